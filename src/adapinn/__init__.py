@@ -1,0 +1,20 @@
+"""adapinn: physics-informed neural networks in JAX with adaptive collocation sampling and
+adaptive loss weighting."""
+
+from adapinn.problems import (
+    Box,
+    Condition,
+    Problem,
+    ReferenceData,
+    Union,
+    first_derivative,
+    gradient,
+    laplacian,
+    second_derivative,
+)
+
+__all__ = [
+    "Box", "Condition", "Problem", "ReferenceData", "Union",
+    "first_derivative", "gradient", "laplacian", "second_derivative",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,92 @@
+"""Command line: `adapinn run | reference | list`. Errors a user can fix are printed as one
+clear message (exit code 2), never as a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from adapinn.experiments.config import ConfigError
+
+
+def _run(args) -> int:
+    from adapinn.experiments.presets import resolve
+    from adapinn.train.fit import fit
+
+    config = resolve(args.config, args.preset, args.set or [], args.seed)
+    out = Path(args.out or Path("runs") / f"{config.problem.name}-{config.sampler.name}"
+               f"-s{config.seed}")
+    summary = fit(config, out, resume=args.resume, overwrite=args.overwrite,
+                  progress=not args.no_progress)
+    print(f"run folder: {out}")
+    for key in ("rel_l2", "best_rel_l2", "train_time_s", "compile_time_s", "steps_per_s",
+                "peak_rss_mb"):
+        value = summary[key]
+        print(f"  {key:15s} {value:.4g}" if isinstance(value, float) else f"  {key:15s} {value}")
+    return 0
+
+
+def _reference(args) -> int:
+    import numpy as np
+
+    from adapinn.reference import compute_reference
+
+    t, x, u = compute_reference(args.name, nt=args.nt, nx=args.nx)
+    np.savez(args.out, t=t, x=x, u=u)
+    print(f"wrote {args.out}: t ({len(t)}), x ({len(x)}), u {u.shape}")
+    return 0
+
+
+def _list(args) -> int:
+    from adapinn.experiments.registry import describe
+
+    for kind, names in describe().items():
+        print(f"{kind}: {', '.join(names)}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="adapinn", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train one configuration")
+    run.add_argument("config", help="packaged config name (see `adapinn list`) or a YAML file")
+    run.add_argument("--preset", help="preset of the config (default: quick when offered)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a config key, e.g. --set train.steps=2000 (repeatable)")
+    run.add_argument("--seed", type=int, help="random seed (fixes everything)")
+    run.add_argument("--out", help="run folder (default runs/PROBLEM-SAMPLER-sSEED)")
+    run.add_argument("--resume", action="store_true", help="continue the run in --out")
+    run.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(func=_run)
+
+    ref = sub.add_parser("reference", help="write a reference solution grid to .npz")
+    ref.add_argument("name", help="burgers or allen_cahn")
+    ref.add_argument("--nt", type=int, default=201)
+    ref.add_argument("--nx", type=int, default=512)
+    ref.add_argument("--out", required=True, help="output .npz file")
+    ref.set_defaults(func=_reference)
+
+    lst = sub.add_parser("list", help="problems, samplers, weightings, networks, presets")
+    lst.set_defaults(func=_list)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
+    from adapinn.train.fit import DivergenceError
+
+    try:
+        return args.func(args)
+    except (ConfigError, DivergenceError, FileNotFoundError) as err:
+        print(f"adapinn: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

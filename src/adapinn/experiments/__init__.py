@@ -1,0 +1,1 @@
+"""Experiments: typed configs, the registry, presets, plots."""

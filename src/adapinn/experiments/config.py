@@ -1,0 +1,182 @@
+"""Typed run configuration: YAML files and `--set key=value` overrides validated into pydantic
+models. Every key is documented in the README (section "Configuration").
+
+Resolution order: model defaults <- config file <- preset <- `--set` overrides <- `--seed`.
+Sampler, weighting and problem options are free-form here and validated against the fields of
+the chosen registry entry (see `adapinn.experiments.registry`), so a new sampler brings its own
+options without touching this file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the key and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class _Named(BaseModel):
+    """A registry entry chosen by `name`; the other keys are that entry's options."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ProblemConfig(_Named):
+    name: str = "burgers"
+
+
+class SamplerConfig(_Named):
+    name: str = "uniform"
+
+
+class WeightingConfig(_Named):
+    name: str = "fixed"
+
+
+class NetworkConfig(_Strict):
+    """The network: a trunk (`name`) with optional input embeddings and weight factorisation."""
+
+    name: Literal["mlp", "modified_mlp", "pirate", "siren"] = "mlp"
+    width: int = Field(64, gt=0)
+    depth: int = Field(4, gt=0, description="number of hidden layers (PirateNet: blocks)")
+    activation: Literal["tanh", "gelu", "sin", "swish"] = "tanh"
+    fourier_features: int = Field(0, ge=0, description="Gaussian Fourier features; 0 = off")
+    fourier_sigma: float = Field(1.0, gt=0)
+    fourier_trainable: bool = False
+    periodic: bool = Field(True, description="exact periodic embedding on the problem's periodic axes")
+    periodic_harmonics: int = Field(1, gt=0)
+    periodic_trainable: bool = False
+    factorized: bool = Field(False, description="random weight factorisation W = diag(exp(s)) V")
+    factorized_mu: float = 1.0
+    factorized_sigma: float = 0.1
+    siren_omega0: float = 30.0
+    pirate_ls_init: bool = Field(False, description="PirateNet: least-squares init from the IC")
+    dtype: Literal["float32", "float64"] = "float32"
+
+
+class TrainConfig(_Strict):
+    steps: int = Field(10_000, ge=0)
+    batch_size: int = Field(1024, gt=0, description="collocation points per step for 'pde'")
+    condition_batch_size: int = Field(256, gt=0, description="points per step for ic/bc terms")
+    lr: float = Field(1e-3, gt=0)
+    warmup_steps: int = Field(0, ge=0)
+    decay_steps: int = Field(2000, gt=0)
+    decay_rate: float = Field(0.9, gt=0, le=1)
+    grad_clip: float | None = Field(None, gt=0)
+    lbfgs_steps: int = Field(0, ge=0, description="L-BFGS iterations after Adam, on a fixed set")
+    lbfgs_batch_size: int = Field(4096, gt=0)
+    eval_every: int = Field(500, gt=0)
+    checkpoint_every: int = Field(5000, gt=0)
+    scan_steps: int = Field(100, gt=0, description="steps fused into one compiled call (upper bound)")
+    residual_chunk: int = Field(8192, gt=0, description="points per chunk when scoring pools")
+
+
+class EvalConfig(_Strict):
+    nt: int = Field(201, gt=1)
+    nx: int = Field(512, gt=1)
+
+
+class RunConfig(_Strict):
+    problem: ProblemConfig = Field(default_factory=ProblemConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    weighting: WeightingConfig = Field(default_factory=WeightingConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _cadences(self) -> RunConfig:
+        return self
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(item: str) -> dict:
+    """'train.steps=100' -> {'train': {'steps': 100}}; the value is parsed as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.steps=100)")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        value = raw
+    out: dict = value
+    for part in reversed(key.strip().split(".")):
+        if not part:
+            raise ConfigError(f"override {item!r} has an empty key part")
+        out = {part: out}
+    return out
+
+
+def load_yaml(path: Path) -> dict:
+    """Read a YAML mapping, with a clear error when the file is missing or malformed."""
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {str(path)!r} does not parse as YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections")
+    return data
+
+
+def build_config(
+    base: dict, preset: str | None = None, overrides: list[str] = (), seed: int | None = None
+) -> RunConfig:
+    """Resolve a raw config dict (optionally with a `presets:` section) into a `RunConfig`."""
+    data = dict(base)
+    presets = data.pop("presets", {}) or {}
+    if preset is not None:
+        if preset not in presets:
+            valid = ", ".join(sorted(presets)) or "none"
+            raise ConfigError(f"unknown preset {preset!r}; this config offers: {valid}")
+        data = _merge(data, presets[preset] or {})
+    for item in overrides:
+        data = _merge(data, parse_override(item))
+    if seed is not None:
+        data["seed"] = seed
+    return validate(data)
+
+
+def validate(data: dict) -> RunConfig:
+    """Validate into a RunConfig, turning pydantic's report into one readable message."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            key = ".".join(str(p) for p in e["loc"])
+            if e["type"] == "extra_forbidden":
+                lines.append(f"unknown key {key!r}")
+            else:
+                lines.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def dump(config: RunConfig) -> str:
+    """The exact, fully resolved config as YAML (saved with every run)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

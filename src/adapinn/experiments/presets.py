@@ -1,0 +1,50 @@
+"""Packaged configs (`adapinn/presets/NAME.yaml`), each with a `presets:` section (`quick`,
+`paper`, ...) that overrides its base."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from adapinn.experiments.config import ConfigError, RunConfig, build_config, load_yaml
+
+DEFAULT_PRESET = "quick"
+
+
+def _packaged() -> dict[str, Path]:
+    folder = resources.files("adapinn") / "presets"
+    return {Path(f.name).stem: Path(str(f)) for f in folder.iterdir() if f.name.endswith(".yaml")}
+
+
+def preset_names() -> list[str]:
+    """'config:preset' for every packaged config."""
+    names = []
+    for name, path in sorted(_packaged().items()):
+        names += [f"{name}:{p}" for p in (load_yaml(path).get("presets") or {})]
+    return names
+
+
+def resolve(
+    name_or_file: str,
+    preset: str | None = None,
+    overrides: list[str] = (),
+    seed: int | None = None,
+) -> RunConfig:
+    """Config from a packaged name ('burgers') or a YAML file, with preset and overrides.
+
+    Without `preset`, a config that offers presets uses `quick`.
+    """
+    packaged = _packaged()
+    path = Path(name_or_file)
+    if path.suffix in {".yaml", ".yml"} or path.is_file():
+        data = load_yaml(path)
+    elif name_or_file in packaged:
+        data = load_yaml(packaged[name_or_file])
+    else:
+        valid = ", ".join(sorted(packaged))
+        raise ConfigError(
+            f"{name_or_file!r} is neither a config file nor a packaged config; packaged: {valid}"
+        )
+    if preset is None and DEFAULT_PRESET in (data.get("presets") or {}):
+        preset = DEFAULT_PRESET
+    return build_config(data, preset, list(overrides), seed)

@@ -1,0 +1,112 @@
+"""The one place where names from configs and the CLI become objects.
+
+A new sampler, weighting scheme or problem is one new file plus one entry here. Options are
+checked against the entry's own fields (an Equinox module's dataclass fields, or a factory
+function's keyword arguments) and converted with pydantic, so a typo or a wrong type gets an
+error that names the key and lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from adapinn.experiments.config import ConfigError, RunConfig, SamplerConfig
+from adapinn.problems import Problem, allen_cahn, burgers
+from adapinn.samplers import AbstractSampler, Fixed, Uniform
+from adapinn.weighting import AbstractWeighting, FixedWeights, GradNorm
+
+PROBLEMS: dict[str, Callable[..., Problem]] = {
+    "burgers": burgers,
+    "allen_cahn": allen_cahn,
+}
+SAMPLERS: dict[str, type[AbstractSampler]] = {
+    "uniform": Uniform,
+    "fixed": Fixed,
+}
+WEIGHTINGS: dict[str, type[AbstractWeighting]] = {
+    "fixed": FixedWeights,
+    "gradnorm": GradNorm,
+}
+NETWORKS: tuple[str, ...] = typing.get_args(
+    typing.get_type_hints(RunConfig.model_fields["network"].annotation)["name"]
+)
+
+# Filled in by the samplers/weightings themselves, never by the user.
+_CONTEXT_FIELDS = {"domain", "batch_size"}
+
+
+def lookup(registry: Mapping[str, Any], kind: str, name: str) -> Any:
+    """The entry called `name`, or a ConfigError that lists the valid names."""
+    if name not in registry:
+        valid = ", ".join(sorted(registry))
+        raise ConfigError(f"unknown {kind} {name!r}; valid {kind}s: {valid}")
+    return registry[name]
+
+
+def option_types(entry: Any) -> dict[str, Any]:
+    """User-settable options of a registry entry and their annotated types."""
+    if dataclasses.is_dataclass(entry):
+        hints = typing.get_type_hints(entry)
+        names = [f.name for f in dataclasses.fields(entry) if f.init]
+    else:
+        hints = typing.get_type_hints(entry)
+        names = list(inspect.signature(entry).parameters)
+    return {n: hints.get(n, Any) for n in names if n not in _CONTEXT_FIELDS}
+
+
+def validate_options(entry: Any, kind: str, name: str, options: dict[str, Any]) -> dict:
+    """Check option names and convert their values to the declared types."""
+    types = option_types(entry)
+    out = {}
+    for key, value in options.items():
+        if key not in types:
+            valid = ", ".join(sorted(types)) or "none"
+            raise ConfigError(f"{kind} {name!r} has no option {key!r}; its options: {valid}")
+        try:
+            out[key] = TypeAdapter(types[key]).validate_python(value)
+        except ValidationError as err:
+            msg = err.errors()[0]["msg"]
+            raise ConfigError(f"{kind}.{key}: {msg} (got {value!r})") from None
+    return out
+
+
+def build_problem(config: RunConfig) -> Problem:
+    factory = lookup(PROBLEMS, "problem", config.problem.name)
+    options = validate_options(factory, "problem", config.problem.name, config.problem.options)
+    if "nt" in option_types(factory):
+        options = {"nt": config.eval.nt, "nx": config.eval.nx, **options}
+    return factory(**options)
+
+
+def build_sampler(cfg: SamplerConfig, domain, batch_size: int) -> AbstractSampler:
+    cls = lookup(SAMPLERS, "sampler", cfg.name)
+    options = validate_options(cls, "sampler", cfg.name, cfg.options)
+    try:
+        return cls(domain=domain, batch_size=batch_size, **options)
+    except ValueError as err:
+        raise ConfigError(f"sampler {cfg.name!r}: {err}") from None
+
+
+def build_weighting(config: RunConfig) -> AbstractWeighting:
+    cls = lookup(WEIGHTINGS, "weighting", config.weighting.name)
+    options = validate_options(cls, "weighting", config.weighting.name, config.weighting.options)
+    return cls(**options)
+
+
+def describe() -> dict[str, list[str]]:
+    """Everything `adapinn list` prints."""
+    from adapinn.experiments.presets import preset_names
+
+    return {
+        "problems": sorted(PROBLEMS),
+        "samplers": sorted(SAMPLERS),
+        "weightings": sorted(WEIGHTINGS),
+        "networks": list(NETWORKS),
+        "presets": preset_names(),
+    }

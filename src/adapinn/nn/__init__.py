@@ -1,0 +1,168 @@
+"""Networks: each maps ONE point x of shape (in_size,) to (out_size,).
+
+`build_network(cfg, in_size, out_size, periodic, key)` turns a `NetworkConfig` into a `Network`:
+input cast to the parameter dtype -> periodic embedding (on the problem's periodic axes) ->
+Gaussian Fourier features -> trunk (`mlp`, `modified_mlp`, `pirate`, `siren`).
+
+Seed 000's network (Allen-Cahn, inputs (t, x), x periodic with period 2) is
+`NetworkConfig(name="mlp", depth=4, width=256, fourier_features=256, fourier_sigma=1.0,
+periodic=True, factorized=True)` with `periodic=((1, 2.0),)`: 264,835 parameters.
+`fourier_sigma=1.0` is our choice (seed 000 does not state it; jaxpi uses scale 1-2 for
+Allen-Cahn).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from adapinn.experiments.config import NetworkConfig
+from adapinn.nn.embeddings import FourierFeatures, Network, PeriodicEmbedding
+from adapinn.nn.linear import Dense, Factorization, glorot_normal
+from adapinn.nn.mlp import ACTIVATIONS, MLP, get_activation
+from adapinn.nn.modified_mlp import ModifiedMLP
+from adapinn.nn.pirate import PirateBlock, PirateNet, pirate_least_squares_init
+from adapinn.nn.siren import Siren, siren_bound
+
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "TRUNKS",
+    "Dense",
+    "Factorization",
+    "FourierFeatures",
+    "ModifiedMLP",
+    "Network",
+    "PeriodicEmbedding",
+    "PirateBlock",
+    "PirateNet",
+    "Siren",
+    "build_network",
+    "count_parameters",
+    "get_activation",
+    "glorot_normal",
+    "pirate_least_squares_init",
+    "siren_bound",
+]
+
+TrunkBuilder = Callable[..., eqx.Module]
+
+
+def _mlp(cfg: NetworkConfig, in_size: int, out_size: int, **kw) -> eqx.Module:
+    return MLP(in_size, out_size, cfg.width, cfg.depth, activation=cfg.activation, **kw)
+
+
+def _modified_mlp(cfg: NetworkConfig, in_size: int, out_size: int, **kw) -> eqx.Module:
+    return ModifiedMLP(in_size, out_size, cfg.width, cfg.depth, activation=cfg.activation, **kw)
+
+
+def _pirate(cfg: NetworkConfig, in_size: int, out_size: int, **kw) -> eqx.Module:
+    return PirateNet(in_size, out_size, cfg.width, cfg.depth, activation=cfg.activation, **kw)
+
+
+def _siren(cfg: NetworkConfig, in_size: int, out_size: int, **kw) -> eqx.Module:
+    return Siren(in_size, out_size, cfg.width, cfg.depth, omega0=cfg.siren_omega0, **kw)
+
+
+TRUNKS: dict[str, TrunkBuilder] = {
+    "mlp": _mlp,
+    "modified_mlp": _modified_mlp,
+    "pirate": _pirate,
+    "siren": _siren,
+}
+"""Trunk builders by `NetworkConfig.name`: `(cfg, in_size, out_size, *, key, factorization,
+dtype) -> module`."""
+
+
+def _check_dtype(name: str) -> jnp.dtype:
+    if name == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError(
+            "network.dtype='float64' needs 64-bit JAX: call "
+            "jax.config.update('jax_enable_x64', True) at start-up (or build inside "
+            "`with jax.enable_x64(True):`) before building the network"
+        )
+    return jnp.dtype(name)
+
+
+def _embeddings(
+    cfg: NetworkConfig,
+    in_size: int,
+    periodic: tuple[tuple[int, float], ...],
+    key: Array,
+    dtype: jnp.dtype,
+) -> tuple[tuple[eqx.Module, ...], int]:
+    """The embeddings in order (periodic, then Fourier) and their output dimension."""
+    embeddings: list[eqx.Module] = []
+    size = in_size
+    if cfg.periodic and periodic:
+        emb = PeriodicEmbedding(
+            size, periodic, cfg.periodic_harmonics, cfg.periodic_trainable, dtype
+        )
+        embeddings.append(emb)
+        size = emb.out_size
+    if cfg.fourier_features:
+        emb = FourierFeatures(
+            size,
+            cfg.fourier_features,
+            cfg.fourier_sigma,
+            key=key,
+            trainable=cfg.fourier_trainable,
+            dtype=dtype,
+        )
+        embeddings.append(emb)
+        size = emb.out_size
+    return tuple(embeddings), size
+
+
+def build_network(
+    cfg: NetworkConfig,
+    in_size: int,
+    out_size: int,
+    periodic: tuple[tuple[int, float], ...],
+    key: Array,
+) -> Network:
+    """Build the network described by `cfg` for points of dimension `in_size`.
+
+    With `cfg.dtype == "float64"` the parameters are float64; the caller must have enabled
+    64-bit JAX (`jax.config.update("jax_enable_x64", True)`), otherwise this raises ValueError.
+    The PirateNet least-squares initialisation (`cfg.pirate_ls_init`) needs data, so the caller
+    applies `pirate_least_squares_init` afterwards.
+
+    Args:
+        cfg: the network configuration.
+        in_size: input dimension d (e.g. 2 for (t, x)).
+        out_size: output dimension m.
+        periodic: (axis, period) pairs of the problem's periodic coordinates; used when
+            `cfg.periodic` is true, ignored otherwise.
+        key: PRNG key.
+
+    Returns:
+        A `Network` mapping one point (in_size,) to (out_size,).
+    """
+    if cfg.name not in TRUNKS:
+        raise ValueError(f"unknown network {cfg.name!r}; valid: {', '.join(sorted(TRUNKS))}")
+    if cfg.fourier_features % 2:
+        raise ValueError(f"network.fourier_features must be even, got {cfg.fourier_features}")
+    dtype = _check_dtype(cfg.dtype)
+    fkey, tkey = jax.random.split(key)
+    embeddings, size = _embeddings(cfg, in_size, tuple(periodic), fkey, dtype)
+    factorization = (
+        Factorization(cfg.factorized_mu, cfg.factorized_sigma) if cfg.factorized else None
+    )
+    trunk = TRUNKS[cfg.name](
+        cfg, size, out_size, key=tkey, factorization=factorization, dtype=dtype
+    )
+    return Network(embeddings, trunk, in_size, cfg.dtype)
+
+
+def count_parameters(module: eqx.Module) -> int:
+    """Number of scalars in the inexact (floating) array leaves of `module`.
+
+    Fixed arrays kept as leaves (non-trainable Fourier frequencies and periods) are counted.
+    """
+    leaves = jax.tree.leaves(eqx.filter(module, eqx.is_inexact_array))
+    return sum(leaf.size for leaf in leaves)

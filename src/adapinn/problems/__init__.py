@@ -1,0 +1,12 @@
+"""PDE problems: domains, forward-mode derivative operators and the built-in benchmarks."""
+
+from adapinn.problems.allen_cahn import allen_cahn
+from adapinn.problems.base import Condition, Problem, ReferenceData
+from adapinn.problems.burgers import burgers
+from adapinn.problems.derivatives import first_derivative, gradient, laplacian, second_derivative
+from adapinn.problems.domains import AbstractDomain, Box, Union
+
+__all__ = [
+    "AbstractDomain", "Box", "Condition", "Problem", "ReferenceData", "Union",
+    "allen_cahn", "burgers", "first_derivative", "gradient", "laplacian", "second_derivative",
+]

@@ -1,0 +1,112 @@
+"""A PDE problem: named conditions, each a domain plus a residual written for ONE point.
+
+The same condition names ("pde", "ic", "bc", ...) index batches, residuals, loss weights,
+sampler states and log entries throughout the framework (jaxpi's matching dicts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from adapinn.problems.domains import AbstractDomain, Box
+
+Residual = Callable[[Callable[[Array], Array], Array], Array]
+"""`residual(u, x) -> r`: `u` maps one point (d,) to the solution, `x` is one point (d,)."""
+
+
+class Condition(eqx.Module):
+    """One loss term: the residual must vanish on the domain."""
+
+    domain: AbstractDomain
+    residual: Residual = eqx.field(static=True)
+
+
+class ReferenceData(eqx.Module):
+    """Solution values on an evaluation set; `grid` is (axis arrays) when points form a grid."""
+
+    points: Array  # (n, d)
+    values: Array  # (n, m)
+    grid: tuple[np.ndarray, ...] | None = None
+
+    @classmethod
+    def from_grid(cls, axes: tuple[np.ndarray, ...], values: np.ndarray) -> ReferenceData:
+        """Build from 1-D axis arrays and values of shape (len(axes[0]), len(axes[1]), ...)."""
+        mesh = np.meshgrid(*axes, indexing="ij")
+        points = np.stack([m.ravel() for m in mesh], axis=-1)
+        values = np.asarray(values).reshape(points.shape[0], -1)
+        return cls(jnp.asarray(points), jnp.asarray(values), tuple(np.asarray(a) for a in axes))
+
+
+class Problem(eqx.Module):
+    """A forward PDE problem.
+
+    Attributes:
+        name: registry name, used in logs and summaries.
+        domain: the space-time box of the PDE; inputs are ordered like `input_names`.
+        conditions: loss terms by name; "pde" is the interior residual by convention.
+        input_names: coordinate names, e.g. ("t", "x").
+        n_outputs: length of the network output; with 1, `u(x)` is passed as a scalar.
+        periodic: {axis: period} (stored as sorted pairs) for coordinates in which the solution is exactly periodic
+            (a periodic embedding then enforces it).
+        exact: optional exact solution for one point, `exact(x) -> (n_outputs,) or scalar`.
+        reference: optional callable returning the `ReferenceData` to evaluate against.
+    """
+
+    name: str = eqx.field(static=True)
+    domain: Box
+    conditions: dict[str, Condition]
+    input_names: tuple[str, ...] = eqx.field(static=True, default=())
+    n_outputs: int = eqx.field(static=True, default=1)
+    periodic: tuple[tuple[int, float], ...] = eqx.field(
+        static=True, default=(), converter=lambda p: tuple(sorted(dict(p).items()))
+    )
+    exact: Callable[[Array], Array] | None = eqx.field(static=True, default=None)
+    reference: Callable[[], ReferenceData] | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        if not self.conditions:
+            raise ValueError(f"problem {self.name!r} has no conditions")
+        for cname, cond in self.conditions.items():
+            if cond.domain.dim != self.domain.dim:
+                raise ValueError(
+                    f"problem {self.name!r}: condition {cname!r} lives in dimension "
+                    f"{cond.domain.dim} but the problem domain has dimension {self.domain.dim}"
+                )
+
+    @property
+    def dim(self) -> int:
+        return self.domain.dim
+
+    def solution_fn(self, network: Callable[[Array], Array]) -> Callable[[Array], Array]:
+        """The function `u` handed to residuals: scalar when the problem has one output."""
+        if self.n_outputs == 1:
+            return lambda x: network(x)[0]
+        return network
+
+    def residuals(self, network, name: str, points: Array) -> Array:
+        """Squared residual norm per point, shape (n,), for condition `name`."""
+        u = self.solution_fn(network)
+        residual = self.conditions[name].residual
+        r = jax.vmap(lambda x: residual(u, x))(points)
+        return jnp.sum(jnp.reshape(r, (points.shape[0], -1)) ** 2, axis=-1)
+
+    def reference_data(self, resolution: int = 128) -> ReferenceData:
+        """The evaluation set: `reference()` if given, else `exact` on a regular grid."""
+        if self.reference is not None:
+            return self.reference()
+        if self.exact is None:
+            raise ValueError(
+                f"problem {self.name!r} has neither a reference nor an exact solution; "
+                "pass `exact=` or `reference=` to evaluate relative L2"
+            )
+        box = self.domain
+        axes = tuple(np.linspace(lo, hi, resolution) for lo, hi in zip(box.low, box.high))
+        mesh = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=-1)
+        values = jax.vmap(self.exact)(jnp.asarray(mesh, jnp.float32))
+        return ReferenceData(jnp.asarray(mesh, jnp.float32), values.reshape(len(mesh), -1), axes)

@@ -1,0 +1,70 @@
+"""Run records: the run folder, metrics.jsonl, summary.json and resource readings."""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+from pathlib import Path
+
+from adapinn.experiments.config import ConfigError
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+OWNED = (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, "checkpoint.eqx", "checkpoint.json",
+         "run.log", "plots")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def prepare(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to clobber an existing run unless asked; with `overwrite`, remove only the files
+    a run writes (never anything else the user keeps in the folder)."""
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other; pick one")
+    has_run = (out / CONFIG_FILE).exists()
+    if has_run and not (resume or overwrite):
+        raise ConfigError(
+            f"output folder {str(out)!r} already holds a run; pass --resume to continue it, "
+            "--overwrite to replace it, or choose another --out"
+        )
+    if resume and not has_run:
+        raise ConfigError(f"--resume: {str(out)!r} holds no run to resume")
+    if overwrite:
+        for name in OWNED:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+class MetricsLog:
+    """Append-only metrics.jsonl; on resume, rows after the checkpoint's step are dropped."""
+
+    def __init__(self, path: Path, keep_until: int | None = None):
+        self.path = path
+        self.rows: list[dict] = []
+        if keep_until is not None and path.exists():
+            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            self.rows = [r for r in rows if r["step"] <= keep_until]
+        path.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
+
+    def append(self, row: dict) -> None:
+        self.rows.append(row)
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    @property
+    def best(self) -> dict | None:
+        scored = [r for r in self.rows if r.get("rel_l2") is not None]
+        return min(scored, key=lambda r: r["rel_l2"]) if scored else None
+
+
+def write_summary(out: Path, summary: dict) -> None:
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1) + "\n")
