@@ -1,6 +1,7 @@
 """adapinn: physics-informed neural networks in JAX with adaptive collocation sampling and
 adaptive loss weighting."""
 
+from adapinn.experiments.config import RunConfig
 from adapinn.problems import (
     Box,
     Condition,
@@ -12,9 +13,10 @@ from adapinn.problems import (
     laplacian,
     second_derivative,
 )
+from adapinn.train.fit import fit
 
 __all__ = [
-    "Box", "Condition", "Problem", "ReferenceData", "Union",
+    "RunConfig", "fit", "Box", "Condition", "Problem", "ReferenceData", "Union",
     "first_derivative", "gradient", "laplacian", "second_derivative",
 ]
 __version__ = "0.1.0"

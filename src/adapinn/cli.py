@@ -13,13 +13,19 @@ from adapinn.experiments.config import ConfigError
 
 def _run(args) -> int:
     from adapinn.experiments.presets import resolve
+    from adapinn.train import distributed
     from adapinn.train.fit import fit
 
+    # Before any JAX computation: join the other processes of a multi-host job, if any.
+    distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                           args.init_timeout)
     config = resolve(args.config, args.preset, args.set or [], args.seed)
     out = Path(args.out or Path("runs") / f"{config.problem.name}-{config.sampler.name}"
                f"-s{config.seed}")
     summary = fit(config, out, resume=args.resume, overwrite=args.overwrite,
-                  progress=not args.no_progress)
+                  progress=not args.no_progress, devices=args.devices)
+    if not distributed.is_main_process():
+        return 0
     print(f"run folder: {out}")
     for key in ("rel_l2", "best_rel_l2", "train_time_s", "compile_time_s", "steps_per_s",
                 "peak_rss_mb"):
@@ -47,6 +53,22 @@ def _list(args) -> int:
     return 0
 
 
+def _distributed_arguments(run: argparse.ArgumentParser) -> None:
+    """--devices and the multi-host flags (README: "Multi-device and multi-host training")."""
+    group = run.add_argument_group(
+        "devices and multi-host", "the global batch is split over all visible devices; for "
+        "several hosts start one process per host with the same flags but its own --process-id "
+        "(or launch with srun / mpirun and leave these flags out)")
+    group.add_argument("--devices", type=int, metavar="N",
+                       help="use N devices in total (default: all visible)")
+    group.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="address of process 0, which hosts the coordinator service")
+    group.add_argument("--num-processes", type=int, metavar="N", help="processes in the job")
+    group.add_argument("--process-id", type=int, metavar="I", help="this process, 0..N-1")
+    group.add_argument("--init-timeout", type=float, default=120.0, metavar="SECONDS",
+                       help="give up joining the job after this long (default 120)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adapinn", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -61,6 +83,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue the run in --out")
     run.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _distributed_arguments(run)
     run.set_defaults(func=_run)
 
     ref = sub.add_parser("reference", help="write a reference solution grid to .npz")
@@ -79,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
+    from adapinn.train.distributed import DistributedError
     from adapinn.train.fit import DivergenceError
 
     try:
         return args.func(args)
-    except (ConfigError, DivergenceError, FileNotFoundError) as err:
+    except (ConfigError, DivergenceError, DistributedError, FileNotFoundError) as err:
         print(f"adapinn: error: {err}", file=sys.stderr)
         return 2
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class ConfigError(ValueError):
@@ -47,6 +47,23 @@ class WeightingConfig(_Named):
     name: str = "fixed"
 
 
+class AggregatorConfig(_Named):
+    """How per-term gradients become one: `sum` (the plain loss gradient) or `pcgrad`."""
+
+    name: str = "sum"
+
+
+class RoundsConfig(_Strict):
+    """Adam-then-L-BFGS rounds (RAD, Wu et al. 2023; RSmote): per round `adam_steps` Adam
+    steps, then up to `lbfgs_steps` L-BFGS iterations, then every sampler refreshes once."""
+
+    enabled: bool = False
+    adam_steps: int = Field(1000, gt=0, description="Adam steps per round")
+    lbfgs_steps: int = Field(1000, ge=0, description="L-BFGS iterations per round (at most)")
+    lbfgs_tol: float = Field(0.0, ge=0, description="stop a round's L-BFGS early when 100 "
+                             "iterations lower the loss by less than this relative amount")
+
+
 class NetworkConfig(_Strict):
     """The network: a trunk (`name`) with optional input embeddings and weight factorisation."""
 
@@ -57,7 +74,7 @@ class NetworkConfig(_Strict):
     fourier_features: int = Field(0, ge=0, description="Gaussian Fourier features; 0 = off")
     fourier_sigma: float = Field(1.0, gt=0)
     fourier_trainable: bool = False
-    periodic: bool = Field(True, description="exact periodic embedding on the problem's periodic axes")
+    periodic: bool = Field(True, description="exact periodic embedding on periodic axes")
     periodic_harmonics: int = Field(1, gt=0)
     periodic_trainable: bool = False
     factorized: bool = Field(False, description="random weight factorisation W = diag(exp(s)) V")
@@ -81,8 +98,12 @@ class TrainConfig(_Strict):
     lbfgs_batch_size: int = Field(4096, gt=0)
     eval_every: int = Field(500, gt=0)
     checkpoint_every: int = Field(5000, gt=0)
-    scan_steps: int = Field(100, gt=0, description="steps fused into one compiled call (upper bound)")
+    scan_steps: int = Field(100, gt=0, description="steps fused per compiled call (upper bound)")
     residual_chunk: int = Field(8192, gt=0, description="points per chunk when scoring pools")
+    time_budget_s: float | None = Field(
+        None, gt=0, description="stop Adam once training time reaches this (equal-time runs)")
+    snapshot_points: int = Field(
+        0, ge=0, description="points of a drawn 'pde' batch saved at each eval; 0 = off")
 
 
 class EvalConfig(_Strict):
@@ -95,16 +116,18 @@ class RunConfig(_Strict):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     weighting: WeightingConfig = Field(default_factory=WeightingConfig)
+    aggregator: AggregatorConfig = Field(default_factory=AggregatorConfig)
+    rounds: RoundsConfig = Field(default_factory=RoundsConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     seed: int = 0
 
-    @model_validator(mode="after")
-    def _cadences(self) -> RunConfig:
-        return self
-
 
 def _merge(base: dict, override: dict) -> dict:
+    """Deep-merge `override` into `base`; a section whose `name` changes is replaced whole
+    (the options of the old sampler/weighting/problem do not apply to the new one)."""
+    if "name" in override and base.get("name", override["name"]) != override["name"]:
+        return dict(override)
     out = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):

@@ -18,8 +18,28 @@ from pydantic import TypeAdapter, ValidationError
 
 from adapinn.experiments.config import ConfigError, RunConfig, SamplerConfig
 from adapinn.problems import Problem, allen_cahn, burgers
-from adapinn.samplers import AbstractSampler, Fixed, Uniform
-from adapinn.weighting import AbstractWeighting, FixedWeights, GradNorm
+from adapinn.samplers import (
+    GLF,
+    RAD,
+    RARD,
+    RARG,
+    AbstractSampler,
+    Fixed,
+    HardBank,
+    RSmote,
+    Uniform,
+)
+from adapinn.train.surgery import PCGrad, Sum
+from adapinn.weighting import (
+    NTK,
+    AbstractWeighting,
+    Causal,
+    EMABalance,
+    FixedWeights,
+    GradNorm,
+    PointwiseGradNorm,
+    SelfAdaptive,
+)
 
 PROBLEMS: dict[str, Callable[..., Problem]] = {
     "burgers": burgers,
@@ -28,10 +48,25 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
 SAMPLERS: dict[str, type[AbstractSampler]] = {
     "uniform": Uniform,
     "fixed": Fixed,
+    "hardbank": HardBank,
+    "rad": RAD,
+    "rar_g": RARG,
+    "rar_d": RARD,
+    "rsmote": RSmote,
+    "glf": GLF,
 }
 WEIGHTINGS: dict[str, type[AbstractWeighting]] = {
     "fixed": FixedWeights,
     "gradnorm": GradNorm,
+    "ntk": NTK,
+    "ema_balance": EMABalance,
+    "causal": Causal,
+    "pointwise_gradnorm": PointwiseGradNorm,
+    "sa": SelfAdaptive,
+}
+AGGREGATORS: dict[str, type[Sum | PCGrad]] = {
+    "sum": Sum,
+    "pcgrad": PCGrad,
 }
 NETWORKS: tuple[str, ...] = typing.get_args(
     typing.get_type_hints(RunConfig.model_fields["network"].annotation)["name"]
@@ -96,6 +131,16 @@ def build_sampler(cfg: SamplerConfig, domain, batch_size: int) -> AbstractSample
 def build_weighting(config: RunConfig) -> AbstractWeighting:
     cls = lookup(WEIGHTINGS, "weighting", config.weighting.name)
     options = validate_options(cls, "weighting", config.weighting.name, config.weighting.options)
+    return cls(**options)
+
+
+def build_aggregator(config: RunConfig) -> Sum | PCGrad | None:
+    """The per-term gradient aggregator; None for a plain `sum` (the one-backward-pass path)."""
+    cfg = config.aggregator
+    cls = lookup(AGGREGATORS, "aggregator", cfg.name)
+    options = validate_options(cls, "aggregator", cfg.name, cfg.options)
+    if cls is Sum:
+        return None
     return cls(**options)
 
 

@@ -52,7 +52,8 @@ class Problem(eqx.Module):
         conditions: loss terms by name; "pde" is the interior residual by convention.
         input_names: coordinate names, e.g. ("t", "x").
         n_outputs: length of the network output; with 1, `u(x)` is passed as a scalar.
-        periodic: {axis: period} (stored as sorted pairs) for coordinates in which the solution is exactly periodic
+        periodic: {axis: period} (stored as sorted pairs) for coordinates in which the solution
+            is exactly periodic
             (a periodic embedding then enforces it).
         exact: optional exact solution for one point, `exact(x) -> (n_outputs,) or scalar`.
         reference: optional callable returning the `ReferenceData` to evaluate against.

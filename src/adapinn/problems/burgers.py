@@ -32,7 +32,8 @@ def burgers(nu: float = 0.01 / jnp.pi, nt: int = 201, nx: int = 512) -> Problem:
         domain=Box((0.0, -1.0), (1.0, 1.0)),
         conditions={
             "pde": Condition(Box((0.0, -1.0), (1.0, 1.0)), pde),
-            "ic": Condition(Box((0.0, -1.0), (0.0, 1.0)), lambda u, x: u(x) + jnp.sin(jnp.pi * x[1])),
+            "ic": Condition(Box((0.0, -1.0), (0.0, 1.0)),
+                            lambda u, x: u(x) + jnp.sin(jnp.pi * x[1])),
             "bc": Condition(Union(Box((0.0, -1.0), (1.0, -1.0)), Box((0.0, 1.0), (1.0, 1.0))),
                             lambda u, x: u(x)),
         },

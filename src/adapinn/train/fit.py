@@ -14,14 +14,15 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from adapinn.experiments import registry
+from adapinn.experiments import registry, snapshots
 from adapinn.experiments.config import ConfigError, RunConfig, dump
 from adapinn.nn import build_network, count_parameters
 from adapinn.problems.base import Problem, ReferenceData
-from adapinn.samplers import Uniform, unit_weights
-from adapinn.train import checkpoint, records
+from adapinn.samplers import Fixed, Uniform, unit_weights
+from adapinn.train import checkpoint, distributed, records, sharding
 from adapinn.train.evaluate import relative_l2
 from adapinn.train.lbfgs import make_lbfgs_run
 from adapinn.train.optim import adam, learning_rate_schedule
@@ -46,29 +47,45 @@ class Run:
     reference: ReferenceData | None
 
 
-def build(config: RunConfig, with_reference: bool = True) -> Run:
-    """Turn a validated config into a trainer and an initial state (seeded by config.seed)."""
+def build(config: RunConfig, with_reference: bool = True, problem: Problem | None = None) -> Run:
+    """Turn a validated config into a trainer and an initial state (seeded by config.seed).
+
+    `problem` replaces the registry's `config.problem` (a user-defined PDE)."""
     if config.network.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    problem = registry.build_problem(config)
+    try:
+        return _build(config, with_reference, problem)
+    except ValueError as err:  # a module rejecting its options: the user's to fix
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(str(err)) from err
+
+
+def _build(config: RunConfig, with_reference: bool, problem: Problem | None) -> Run:
+    problem = problem or registry.build_problem(config)
     k_net, k_train = jax.random.split(jax.random.PRNGKey(config.seed))
     network = build_network(config.network, problem.dim, problem.n_outputs, problem.periodic,
                             k_net)
+    weighting, n_cond = registry.build_weighting(config), config.train.condition_batch_size
     samplers = {
         name: registry.build_sampler(config.sampler, cond.domain, config.train.batch_size)
-        if name == "pde"
-        else Uniform(cond.domain, config.train.condition_batch_size)
+        if name == "pde"  # a weighting with per-point state (SA) needs fixed ic/bc points too
+        else Fixed(cond.domain, n_cond, size=n_cond) if weighting.point_state
+        else Uniform(cond.domain, n_cond)
         for name, cond in problem.conditions.items()
     }
-    trainer = Trainer(problem, samplers, registry.build_weighting(config), adam(config.train),
-                      config.train.residual_chunk)
+    trainer = Trainer(problem, samplers, weighting, adam(config.train),
+                      config.train.residual_chunk, registry.build_aggregator(config))
     state = trainer.init(network, k_train)
     reference = problem.reference_data() if with_reference else None
     return Run(config, problem, trainer, state, reference)
 
 
-def compile_chunk(trainer: Trainer, state: TrainState, n_steps: int):
-    """AOT-compile `n_steps` fused steps; returns (callable on states, compile seconds)."""
+def compile_chunk(trainer: Trainer, state: TrainState, n_steps: int, mesh: Mesh | None = None):
+    """AOT-compile `n_steps` fused steps; returns (callable on states, compile seconds).
+
+    With a `mesh`, the state must be replicated on it (`sharding.replicate`) and the points
+    of every batch and candidate pool are split over its "data" axis."""
     dynamic, static = eqx.partition(state, eqx.is_array)
 
     def chunk(dynamic):
@@ -76,7 +93,8 @@ def compile_chunk(trainer: Trainer, state: TrainState, n_steps: int):
         return eqx.filter(new_state, eqx.is_array), metrics, first_bad
 
     start = time.perf_counter()
-    compiled = jax.jit(chunk).lower(dynamic).compile()
+    with sharding.use_mesh(mesh):
+        compiled = sharding.jit_replicated(chunk, mesh).lower(dynamic).compile()
     seconds = time.perf_counter() - start
 
     def call(state: TrainState):
@@ -94,43 +112,66 @@ def _row(step: int, phase: str, metrics: dict, lr: float, rel_l2, times: dict) -
     return row
 
 
-def fit(config: RunConfig, out: Path, resume: bool = False, overwrite: bool = False,
-        progress: bool = True) -> dict:
-    """Train the configured run into folder `out` and return its summary."""
+def fit(config: RunConfig, out: Path | str, resume: bool = False, overwrite: bool = False,
+        progress: bool = True, problem: Problem | None = None,
+        devices: int | None = None) -> dict:
+    """Train the configured run into folder `out` and return its summary.
+
+    Args:
+        config: the validated run configuration (saved as config.yaml in `out`).
+        out: the run folder.
+        resume: continue the run saved in `out` from its checkpoint.
+        overwrite: replace the run saved in `out`.
+        progress: show a progress bar.
+        problem: a user-defined `Problem` to train instead of the registry's `config.problem`.
+        devices: how many devices to split each batch over (default: all visible, of all
+            processes; see `adapinn.train.sharding`). Only process 0 writes `out`.
+    """
     out = Path(out)
-    records.prepare(out, resume, overwrite)
-    if resume:
-        _check_resumable(out, config)
-    (out / records.CONFIG_FILE).write_text(dump(config))
+    main, tc = distributed.is_main_process(), config.train
+    mesh = sharding.data_mesh(devices)
+    sharding.check_divisible(_split_sizes(tc), mesh.size)
+    if main:
+        records.prepare(out, resume, overwrite)
+        if resume:
+            _check_resumable(out, config)
+        (out / records.CONFIG_FILE).write_text(dump(config))
     wall_start = time.perf_counter()
-    run = build(config)
-    trainer, state, tc = run.trainer, run.state, config.train
+    run = build(config, problem=problem)
+    trainer, state = run.trainer, run.state
 
     start_step, train_time, meta = 0, 0.0, {}
     if resume and checkpoint.exists(out):
         state, meta = checkpoint.load(out, state)
         start_step, train_time = int(meta["step"]), float(meta["train_time_s"])
-    metrics_log = records.MetricsLog(out / records.METRICS_FILE,
-                                     keep_until=start_step if resume else None)
+    state = sharding.replicate(state, mesh)  # placed once: the chunk compiles once
+    metrics_log = (records.MetricsLog(out / records.METRICS_FILE,
+                                      keep_until=start_step if resume else None)
+                   if main else distributed.MemoryLog())
     schedule = learning_rate_schedule(tc)
     chunk = math.gcd(tc.scan_steps, tc.eval_every, tc.checkpoint_every)
-    step_fn, compile_time = compile_chunk(trainer, state, chunk)
-    log.info("compiled %d-step chunk in %.1f s", chunk, compile_time)
+    step_fn, compile_time = compile_chunk(trainer, state, chunk, mesh)
+    log.info("compiled %d-step chunk for %d device(s) in %.1f s", chunk, mesh.size,
+             compile_time)
 
     def evaluate(model) -> float | None:
-        return relative_l2(model, run.reference) if run.reference is not None else None
+        # On a host copy: process 0 alone must not launch a computation over all devices.
+        return (relative_l2(sharding.local_copy(model), run.reference)
+                if run.reference is not None else None)
 
     def save(state, step, phase, rel):
-        checkpoint.save(out, state, {"step": step, "phase": phase, "rel_l2": rel,
-                                     "train_time_s": train_time})
+        if main:
+            checkpoint.save(out, sharding.local_copy(state),
+                            {"step": step, "phase": phase, "rel_l2": rel,
+                             "train_time_s": train_time})
 
-    bar = tqdm(total=tc.steps, initial=min(start_step, tc.steps), desc=config.problem.name,
-               unit="step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=tc.steps, initial=min(start_step, tc.steps), desc=run.problem.name,
+               unit="step", disable=not (progress and main), dynamic_ncols=True)
     step, rel = start_step, None
     last_weights = {n: 1.0 for n in trainer.names}
-    while step < tc.steps:
+    while step < tc.steps and not _out_of_time(tc, train_time):
         n = min(chunk, tc.steps - step)
-        call = step_fn if n == chunk else compile_chunk(trainer, state, n)[0]
+        call = step_fn if n == chunk else compile_chunk(trainer, state, n, mesh)[0]
         t0 = time.perf_counter()
         new_state, metrics, first_bad = call(state)
         jax.block_until_ready(new_state)
@@ -146,28 +187,31 @@ def fit(config: RunConfig, out: Path, resume: bool = False, overwrite: bool = Fa
         state, step = new_state, step + n
         last_weights = metrics["weights"]
         bar.update(n)
-        if step % tc.eval_every == 0 or step == tc.steps:
+        last = step == tc.steps or _out_of_time(tc, train_time)
+        if step % tc.eval_every == 0 or last:
             rel = evaluate(state.model)
             times = {"wall_time_s": train_time, "elapsed_s": time.perf_counter() - wall_start}
             metrics_log.append(_row(step, "adam", metrics, float(schedule(step - 1)), rel, times))
             bar.set_postfix(loss=f"{float(metrics['loss']):.2e}",
                             rel_l2=f"{rel:.2e}" if rel is not None else "n/a")
-        if step % tc.checkpoint_every == 0 or step == tc.steps:
+            if main and tc.snapshot_points:
+                snapshots.save(out, run, sharding.local_copy(state), step, tc.snapshot_points)
+        if step % tc.checkpoint_every == 0 or last:
             save(state, step, "adam", rel)
     bar.close()
-    adam_time = train_time
+    adam_time, adam_steps = train_time, step
 
-    if tc.lbfgs_steps > 0 and not (meta.get("phase") == "lbfgs"):
+    if tc.lbfgs_steps > 0 and meta.get("phase") != "lbfgs":
         weights = {n: jnp.asarray(w) for n, w in last_weights.items()}
         state, train_time, rel = _lbfgs_phase(run, state, weights, step, train_time,
-                                              metrics_log, evaluate, wall_start)
+                                              metrics_log, evaluate, wall_start, mesh)
         step += tc.lbfgs_steps
         save(state, step, "lbfgs", rel)
 
     rel = evaluate(state.model)
     best = metrics_log.best
     summary = {
-        "problem": config.problem.name,
+        "problem": run.problem.name,
         "sampler": config.sampler.name,
         "weighting": config.weighting.name,
         "network": config.network.name,
@@ -181,22 +225,37 @@ def fit(config: RunConfig, out: Path, resume: bool = False, overwrite: bool = Fa
         "wall_time_s": time.perf_counter() - wall_start,
         "compile_time_s": compile_time,
         "train_time_s": train_time,
-        "steps_per_s": (tc.steps - start_step) / adam_time if adam_time > 0 else None,
+        "steps_done": adam_steps,
+        "steps_per_s": adam_steps / adam_time if adam_time > 0 else None,
         "peak_rss_mb": records.peak_rss_mb(),
         "device": str(jax.devices()[0].device_kind),
-        "n_devices": jax.device_count(),
+        "n_devices": mesh.size,
+        "n_processes": jax.process_count(),
     }
-    records.write_summary(out, summary)
-    if run.reference is not None:
+    if main:
+        records.write_summary(out, summary)
+    if main and run.reference is not None:
         from adapinn.experiments import plots
 
-        plots.write_run_plots(out, state.model, run.reference, metrics_log.rows, run.problem)
+        plots.write_run_plots(out, sharding.local_copy(state.model), run.reference,
+                              metrics_log.rows, run.problem)
     return summary
 
 
+def _split_sizes(tc) -> dict[str, int]:
+    """The per-step point counts that are split over the devices, by config key."""
+    sizes = {"train.batch_size": tc.batch_size,
+             "train.condition_batch_size": tc.condition_batch_size}
+    if tc.lbfgs_steps > 0:
+        sizes["train.lbfgs_batch_size"] = tc.lbfgs_batch_size
+    return sizes
+
+
 def _lbfgs_phase(run: Run, state: TrainState, weights: dict, step: int, train_time: float,
-                 metrics_log: records.MetricsLog, evaluate, wall_start: float):
-    """L-BFGS on one fixed batch per condition, weights frozen at their last Adam value."""
+                 metrics_log: records.MetricsLog, evaluate, wall_start: float,
+                 mesh: Mesh | None = None):
+    """L-BFGS on one fixed batch per condition, weights frozen at their last Adam value
+    (the batch split over the devices of `mesh`)."""
     tc, trainer = run.config.train, run.trainer
     keys = jax.random.split(jax.random.fold_in(state.key, 7), len(trainer.names))
     batches = {
@@ -204,6 +263,8 @@ def _lbfgs_phase(run: Run, state: TrainState, weights: dict, step: int, train_ti
             key, tc.lbfgs_batch_size if name == "pde" else tc.condition_batch_size))
         for (name, cond), key in zip(run.problem.conditions.items(), keys)
     }
+    if mesh is not None:
+        batches = sharding.shard_global(batches, mesh)
     init, run_lbfgs, to_model = make_lbfgs_run(trainer, batches, weights)
     params, opt_state = init(state.model)
     chunk = math.gcd(tc.lbfgs_steps, tc.eval_every, 100)
@@ -225,6 +286,11 @@ def _lbfgs_phase(run: Run, state: TrainState, weights: dict, step: int, train_ti
         metrics = {"loss": value, "terms": trainer.term_losses(to_model(params), batches)}
         metrics_log.append(_row(step + done, "lbfgs", metrics, 0.0, rel, times))
     return eqx.tree_at(lambda s: s.model, state, to_model(params)), train_time, rel
+
+
+def _out_of_time(tc, train_time: float) -> bool:
+    """The Adam phase has spent its training-time budget (`train.time_budget_s`)."""
+    return tc.time_budget_s is not None and train_time >= tc.time_budget_s
 
 
 def _check_resumable(out: Path, config: RunConfig) -> None:

@@ -7,7 +7,7 @@ from adapinn.experiments.config import TrainConfig
 
 
 def learning_rate_schedule(cfg: TrainConfig) -> optax.Schedule:
-    """lr(s) = lr * s / warmup for s < warmup, then lr * decay_rate ** ((s - warmup) / decay_steps)."""
+    """lr(s) = lr s / warmup for s < warmup, then lr decay_rate^((s - warmup) / decay_steps)."""
     decay = optax.exponential_decay(cfg.lr, cfg.decay_steps, cfg.decay_rate)
     if cfg.warmup_steps == 0:
         return decay

@@ -13,7 +13,7 @@ CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 OWNED = (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, "checkpoint.eqx", "checkpoint.json",
-         "run.log", "plots")
+         "run.log", "plots", "snapshots")
 
 
 def peak_rss_mb() -> float:

@@ -5,6 +5,10 @@ refresh the samplers on their cadence, all inside one compiled function (no host
 
 with w the (stop-gradient) weights of the weighting scheme and q the importance weights that
 come with a batch. `run(state, n)` fuses n steps with `lax.scan`.
+
+Two opt-in paths leave the default step untouched: a `trainable` weighting (SA-PINN) whose state
+is differentiated with the network and ascended, and an `aggregator` (PCGrad) that combines the
+per-term gradients (stacked along a leading axis, `filter_jacrev`) before the optimiser.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from jax import Array
 
 from adapinn.problems.base import Problem
 from adapinn.samplers.base import AbstractSampler, Batch, ScoreFn
+from adapinn.train.sharding import map_points, shard_points
 from adapinn.train.state import TrainState
+from adapinn.train.surgery import PCGrad, Sum
 from adapinn.weighting.base import AbstractWeighting, WeightingContext
 
 
@@ -36,6 +42,7 @@ class Trainer(eqx.Module):
     weighting: AbstractWeighting
     optimizer: optax.GradientTransformation = eqx.field(static=True)
     residual_chunk: int = eqx.field(static=True, default=8192)
+    aggregator: Sum | PCGrad | None = None
 
     def __check_init__(self):
         missing = set(self.problem.conditions) - set(self.samplers)
@@ -50,21 +57,29 @@ class Trainer(eqx.Module):
         keys = dict(zip(self.names, jax.random.split(key, len(self.names) + 1)))
         return TrainState(
             model=model,
-            opt_state=self.optimizer.init(params_of(model)),
+            opt_state=self.full_optimizer.init(params_of(model)),
             sampler_states={n: self.samplers[n].init(keys[n]) for n in self.names},
-            weighting_state=self.weighting.init(self.names),
+            weighting_state=self.weighting.init_for({n: self.samplers[n] for n in self.names}),
             key=jax.random.fold_in(key, 1),
             step=jnp.asarray(0, jnp.int32),
         )
 
+    @property
+    def full_optimizer(self) -> optax.GradientTransformation:
+        """The optimiser, preceded by the aggregator (if any) that sums per-term gradients."""
+        if self.aggregator is None:
+            return self.optimizer
+        return optax.chain(self.aggregator.transform(self.names), self.optimizer)
+
     def score_fn(self, model: eqx.Module, name: str) -> ScoreFn:
-        """|r(x)| of condition `name`, evaluated in chunks of `residual_chunk` points."""
+        """|r(x)| of condition `name`, evaluated in chunks of `residual_chunk` points (per
+        device: under a data mesh each chunk is split over the devices, `map_points`)."""
 
         def score(points: Array) -> Array:
             def one(x):
                 return jnp.sqrt(self.problem.residuals(model, name, x[None])[0])
 
-            return jax.lax.map(one, points, batch_size=self.residual_chunk)
+            return map_points(one, points, self.residual_chunk)
 
         return score
 
@@ -82,38 +97,102 @@ class Trainer(eqx.Module):
             for n, b in batches.items()
         }
 
-    def loss(self, model, batches, weighting_state, step):
-        """Weighted total loss; aux = (term losses, weights, new weighting state)."""
-        squared = {n: self.problem.residuals(model, n, b.points) for n, b in batches.items()}
+    def context(self, model, batches, squared, step) -> WeightingContext:
+        """What the weighting sees: residuals, points, and lazy per-term and per-point
+        gradients (stop-gradient: nothing here is differentiated with the loss)."""
+        frozen = jax.lax.stop_gradient(model)
+        params, static = eqx.partition(frozen, eqx.is_inexact_array)
 
         def term_gradients():
-            frozen = jax.lax.stop_gradient(model)
             return {
                 n: eqx.filter_grad(lambda m, n=n: self.term_losses(m, {n: batches[n]})[n])(frozen)
                 for n in batches
             }
 
-        context = WeightingContext(
+        def point_residual(name: str):
+            residual = self.problem.conditions[name].residual
+
+            def one(p, x: Array) -> Array:
+                u = self.problem.solution_fn(eqx.combine(p, static))
+                return jnp.reshape(residual(u, x), (-1,))
+
+            return one
+
+        return WeightingContext(
             step=step,
             squared_residuals=jax.lax.stop_gradient(squared),
             points={n: b.points for n, b in batches.items()},
             term_gradients=term_gradients,
+            params=params,
+            point_residual=point_residual,
         )
+
+    def weighted_terms(self, model, batches, weighting_state, step):
+        """{k: mean_i w_k,i q_k,i r_k,i^2}; aux = (term losses, weights, new weighting state)."""
+        squared = {n: self.problem.residuals(model, n, b.points) for n, b in batches.items()}
+        context = self.context(model, batches, squared, step)
         weights, weighting_state = self.weighting.update(weighting_state, context)
-        weights = jax.lax.stop_gradient(weights)
-        total = sum(jnp.mean(weights[n] * b.weights * squared[n]) for n, b in batches.items())
+        if not self.weighting.trainable:  # a trainable weighting depends on its state only
+            weights = jax.lax.stop_gradient(weights)
+        weighted = {n: jnp.mean(weights[n] * b.weights * squared[n]) for n, b in batches.items()}
         terms = {n: jnp.mean(b.weights * squared[n]) for n, b in batches.items()}
-        return total, (terms, weights, weighting_state)
+        return weighted, (terms, weights, weighting_state)
+
+    def loss(self, model, batches, weighting_state, step):
+        """Weighted total loss; aux = (term losses, weights, new weighting state)."""
+        weighted, aux = self.weighted_terms(model, batches, weighting_state, step)
+        return sum(weighted.values()), aux
+
+    def adaptive_update(self, state: TrainState, batches: dict[str, Batch], key: Array):
+        """(loss, aux, updates, opt state) when the weighting is trainable (its state gets
+        dL/dstate and ascends) or an aggregator combines per-term gradients (stacked (K, ...)
+        by one `filter_jacrev`: one forward pass, one backward pass per term)."""
+        trainable = self.weighting.trainable
+        wrt = (state.model, state.weighting_state if trainable else None)
+
+        def unpack(mw):
+            return mw[0], mw[1] if trainable else state.weighting_state
+
+        params = params_of(state.model)
+        if self.aggregator is None:
+            def total_loss(mw):
+                model, w_state = unpack(mw)
+                return self.loss(model, batches, w_state, state.step)
+
+            (total, aux), (grads, w_grads) = eqx.filter_value_and_grad(
+                total_loss, has_aux=True)(wrt)
+            updates, opt_state = self.optimizer.update(grads, state.opt_state, params)
+        else:
+            def stacked(mw):
+                model, w_state = unpack(mw)
+                weighted, aux = self.weighted_terms(model, batches, w_state, state.step)
+                values = jnp.stack([weighted[n] for n in self.names])
+                return values, (jnp.sum(values), aux)
+
+            (grads, w_grads), (total, aux) = eqx.filter_jacrev(stacked, has_aux=True)(wrt)
+            w_grads = jax.tree_util.tree_map(lambda g: jnp.sum(g, axis=0), w_grads)
+            updates, opt_state = self.full_optimizer.update(grads, state.opt_state, params,
+                                                            key=key)
+        terms, weights, w_state = aux
+        if trainable:
+            w_state = self.weighting.ascend(w_state, w_grads)
+        return total, (terms, weights, w_state), updates, opt_state
 
     def step(self, state: TrainState) -> tuple[TrainState, dict[str, Any]]:
         """One optimiser step, sampling and sampler refresh included."""
         key, k_sample, k_refresh = jax.random.split(state.key, 3)
-        batches = self.sample(state, k_sample)
-        grad_fn = eqx.filter_value_and_grad(self.loss, has_aux=True)
-        (total, (terms, weights, w_state)), grads = grad_fn(
-            state.model, batches, state.weighting_state, state.step
-        )
-        updates, opt_state = self.optimizer.update(grads, state.opt_state, params_of(state.model))
+        # Drawn globally, then split over the data mesh axis (a no-op without a mesh).
+        batches = shard_points(self.sample(state, k_sample))
+        if self.aggregator is None and not self.weighting.trainable:
+            grad_fn = eqx.filter_value_and_grad(self.loss, has_aux=True)
+            (total, (terms, weights, w_state)), grads = grad_fn(
+                state.model, batches, state.weighting_state, state.step
+            )
+            updates, opt_state = self.optimizer.update(grads, state.opt_state,
+                                                       params_of(state.model))
+        else:
+            total, (terms, weights, w_state), updates, opt_state = self.adaptive_update(
+                state, batches, jax.random.fold_in(k_refresh, 1))
         model = eqx.apply_updates(state.model, updates)
         step = state.step + 1
         refresh_keys = jax.random.split(k_refresh, len(self.names))

@@ -1,17 +1,20 @@
 """The weighting interface, optax-style: `init` then `update` once per step.
 
-    state            = weighting.init(names)
+    state            = weighting.init_for(samplers)      # = init(names) unless overridden
     weights, state   = weighting.update(state, context)
+    state            = weighting.ascend(state, grads)    # only when `trainable` (SA-PINN)
 
 `weights[name]` is a scalar (term-level) or an (n,) array (point-level); the trainer forms
 L = sum_k mean(weights[k] * importance_k * r_k^2). Weights are returned under stop-gradient:
-the network never descends through them.
+the network never descends through them. A `trainable` weighting (SA-PINN) is the exception:
+its weights depend only on its own state, the trainer differentiates L with respect to that
+state too and hands the gradient to `ascend` (gradient ascent: the weights maximise L).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -19,6 +22,9 @@ import jax.numpy as jnp
 from jax import Array
 
 Weights = dict[str, Array]
+PointResidual = Callable[[Any, Array], Array]
+"""`f(params, x) -> r(x)`, the residual of one point flattened to shape (m,), as a function of
+the network's trainable leaves `params`."""
 
 
 class WeightingContext(eqx.Module):
@@ -30,25 +36,58 @@ class WeightingContext(eqx.Module):
         points: the batch of each condition, shape (n_k, d).
         term_gradients: `() -> {name: grad_theta L_k}`, computed only when called (under
             `lax.cond` in the schemes that refresh periodically).
+        params: the network's trainable leaves (stop-gradient), the argument of
+            `point_residual`; None when the caller provides no per-point access.
+        point_residual: `name -> f(params, x)`, the residual of ONE point of condition `name`
+            as a function of the parameters; per-point gradients d r(x_i)/d theta are taken of
+            it in chunks (`adapinn.weighting.pointgrads`), never for the whole batch at once.
     """
 
     step: Array
     squared_residuals: dict[str, Array]
     points: dict[str, Array]
     term_gradients: Callable[[], dict[str, Any]] = eqx.field(static=True)
+    params: Any = None
+    point_residual: Callable[[str], PointResidual] | None = eqx.field(static=True, default=None)
 
 
 class AbstractWeighting(eqx.Module):
-    """Maps the step's residuals (and, on demand, gradients) to loss weights."""
+    """Maps the step's residuals (and, on demand, gradients) to loss weights.
+
+    Class attributes:
+        trainable: the weights are a function of the state that the trainer must
+            differentiate and hand to `ascend` (SA-PINN); False for every other scheme.
+        point_state: the state holds one entry per collocation point, so every condition
+            must see the same fixed point set at every step (the trainer's builder then uses
+            fixed samplers for the ic/bc terms).
+    """
+
+    trainable: ClassVar[bool] = False
+    point_state: ClassVar[bool] = False
 
     def init(self, names: Sequence[str]) -> Any:
         return ()
 
+    def init_for(self, samplers: Mapping[str, Any]) -> Any:
+        """The initial state for these samplers (by condition name); default `init(names)`.
+        Schemes whose state is sized by the batches (SA-PINN) override it."""
+        return self.init(tuple(samplers))
+
     def update(self, state: Any, context: WeightingContext) -> tuple[Weights, Any]:
         raise NotImplementedError
+
+    def ascend(self, state: Any, grads: Any) -> Any:
+        """One ascent step on the trainable state, given dL/dstate (same structure)."""
+        return state
 
 
 def global_norm(tree: Any) -> Array:
     """Euclidean norm of all inexact leaves of a pytree."""
     leaves = [x for x in jax.tree_util.tree_leaves(tree) if eqx.is_inexact_array(x)]
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in leaves))
+
+
+def moving_average(old: Weights, target: Weights, momentum: float) -> Weights:
+    """w <- momentum * w + (1 - momentum) * w_hat, in the dtype of the old weights."""
+    return {k: (momentum * old[k] + (1 - momentum) * target[k]).astype(old[k].dtype)
+            for k in old}

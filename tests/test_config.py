@@ -1,0 +1,83 @@
+"""Configs: presets, overrides and the errors a user gets for bad input."""
+
+import pytest
+
+from adapinn.experiments.config import ConfigError, build_config, parse_override
+from adapinn.experiments.presets import resolve
+from adapinn.experiments.registry import build_problem, build_sampler, build_weighting
+from adapinn.problems import Box
+
+
+def test_override_parses_nested_keys_and_yaml_values():
+    assert parse_override("train.steps=100") == {"train": {"steps": 100}}
+    assert parse_override("sampler.p_max=0.2") == {"sampler": {"p_max": 0.2}}
+    assert parse_override("network.periodic=false") == {"network": {"periodic": False}}
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_override("train.steps")
+
+
+def test_packaged_config_defaults_to_quick_preset_and_paper_is_seed000():
+    quick = resolve("burgers")
+    paper = resolve("allen_cahn", preset="paper")
+    assert quick.train.steps < paper.train.steps == 200_000
+    assert paper.train.batch_size == 4096
+    assert (paper.network.depth, paper.network.width) == (4, 256)
+
+
+def test_overrides_and_seed_win_over_presets():
+    cfg = resolve("burgers", overrides=["train.steps=7", "network.width=8"], seed=3)
+    assert (cfg.train.steps, cfg.network.width, cfg.seed) == (7, 8, 3)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["train.stepz=5"], "unknown key 'train.stepz'"),
+        (["train.steps=many"], "train.steps"),
+        (["network.width=-1"], "network.width"),
+        (["network.name=transformer"], "network.name"),
+    ],
+)
+def test_bad_keys_and_types_are_named(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve("burgers", overrides=overrides)
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(ConfigError, match="valid problems: allen_cahn, burgers"):
+        build_problem(resolve("burgers", overrides=["problem.name=heat"]))
+    cfg = resolve("burgers", overrides=["sampler.name=magic"])
+    with pytest.raises(ConfigError, match="unknown sampler 'magic'.*uniform"):
+        build_sampler(cfg.sampler, Box((0, 0), (1, 1)), 8)
+    with pytest.raises(ConfigError, match="has no option 'speed'"):
+        build_weighting(resolve("burgers", overrides=["weighting.speed=3"]))
+    with pytest.raises(ConfigError, match="weighting.every"):
+        build_weighting(resolve("allen_cahn", overrides=["weighting.every=soon"]))
+
+
+def test_unknown_preset_and_missing_or_broken_files(tmp_path):
+    with pytest.raises(ConfigError, match="unknown preset 'huge'.*paper"):
+        resolve("burgers", preset="huge")
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve(str(tmp_path / "nope.yaml"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train: {steps: [1, 2\n")
+    with pytest.raises(ConfigError, match="does not parse"):
+        resolve(str(broken))
+    with pytest.raises(ConfigError, match="neither a config file nor a packaged config"):
+        resolve("navier")
+
+
+def test_user_config_file_with_its_own_presets(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "problem: {name: burgers}\ntrain: {steps: 50}\npresets: {quick: {train: {steps: 5}}}\n"
+    )
+    assert resolve(str(path)).train.steps == 5
+    assert build_config({"train": {"steps": 9}}).train.steps == 9
+
+
+def test_changing_a_section_name_drops_the_old_entrys_options():
+    cfg = resolve("burgers", overrides=["weighting.name=gradnorm"])
+    assert cfg.weighting.name == "gradnorm" and cfg.weighting.options == {}
+    build_weighting(cfg)

@@ -1,0 +1,100 @@
+"""End to end through the CLI: run folder contents, refusal to clobber, resume, divergence."""
+
+import json
+
+import jax.numpy as jnp
+import pytest
+
+from adapinn.cli import main
+from adapinn.experiments import registry
+from adapinn.problems import Box, Condition, Problem
+from tests.conftest import TINY
+
+SUMMARY_KEYS = {"problem", "sampler", "steps", "rel_l2", "best_rel_l2", "wall_time_s",
+                "compile_time_s", "train_time_s", "steps_per_s", "peak_rss_mb"}
+
+
+def _run(out, *extra, steps=20):
+    args = ["run", "burgers", "--out", str(out), "--no-progress", "--set", f"train.steps={steps}"]
+    for item in TINY:
+        args += ["--set", item]
+    return main(args + list(extra))
+
+
+def test_run_writes_config_metrics_summary_checkpoint_and_plots(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(out, "--set", "train.lbfgs_steps=10") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) >= SUMMARY_KEYS
+    assert 0 < summary["rel_l2"] < 2.0 and summary["steps"] == 20
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10, 20, 30]
+    expected = {"wall_time_s", "rel_l2", "loss_pde", "loss_ic", "loss_bc", "weight_pde", "lr"}
+    assert expected <= set(rows[0])
+    assert rows[-1]["phase"] == "lbfgs"
+    assert "steps: 20" in (out / "config.yaml").read_text()
+    for name in ("checkpoint.eqx", "plots/error_maps.png", "plots/convergence.png"):
+        assert (out / name).exists(), name
+
+
+def test_existing_run_is_refused_then_resumed_or_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(out) == 0
+    assert _run(out) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert _run(out, "--resume", steps=40) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [10, 20, 30, 40]
+    assert _run(out, "--resume", "--set", "network.width=32", steps=40) == 2
+    assert "differs from the one saved" in capsys.readouterr().err
+    (out / "notes.txt").write_text("mine")
+    assert _run(out, "--overwrite", steps=10) == 0
+    assert (out / "notes.txt").read_text() == "mine"
+    assert json.loads((out / "summary.json").read_text())["steps"] == 10
+
+
+def test_same_seed_reproduces_the_run(tmp_path):
+    assert _run(tmp_path / "a", "--seed", "4") == 0
+    assert _run(tmp_path / "b", "--seed", "4") == 0
+    a = json.loads((tmp_path / "a" / "summary.json").read_text())
+    b = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert a["rel_l2"] == b["rel_l2"]
+
+
+def _exploding_problem(nt=21, nx=32):
+    """Residual log(u): NaN as soon as the network output is negative somewhere."""
+    box = Box((0.0, 0.0), (1.0, 1.0))
+    return Problem("explode", box, {"pde": Condition(box, lambda u, x: jnp.log(u(x)))},
+                   exact=lambda x: jnp.ones(()) + x[0])
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_last_good_checkpoint(tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setitem(registry.PROBLEMS, "explode", _exploding_problem)
+    out = tmp_path / "run"
+    code = main(["run", "burgers", "--out", str(out), "--no-progress",
+                 "--set", "problem.name=explode", "--set", "weighting.name=gradnorm",
+                 "--set", "train.steps=200", *sum(
+                     (["--set", t] for t in TINY), [])])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "non-finite at step" in err and "kept the last good state" in err
+    meta = json.loads((out / "checkpoint.json").read_text())
+    assert meta["step"] % 10 == 0
+
+
+def test_list_names_every_family(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    for word in ("problems: allen_cahn, burgers", "samplers:", "uniform", "fixed",
+                 "weightings:", "gradnorm", "networks: mlp", "burgers:quick", "burgers:paper"):
+        assert word in text
+
+
+def test_reference_command_writes_the_grid(tmp_path):
+    np = pytest.importorskip("numpy")
+    out = tmp_path / "b.npz"
+    assert main(["reference", "burgers", "--nt", "11", "--nx", "16", "--out", str(out)]) == 0
+    data = np.load(out)
+    assert data["u"].shape == (11, 16) and data["t"].shape == (11,) and data["x"].shape == (16,)
+    np.testing.assert_allclose(data["u"][0], -np.sin(np.pi * data["x"]), atol=1e-12)
