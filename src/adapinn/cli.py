@@ -1,5 +1,5 @@
-"""Command line: `adapinn run | reference | list`. Errors a user can fix are printed as one
-clear message (exit code 2), never as a traceback."""
+"""Command line: `adapinn run | compare | reference | list`. Errors a user can fix are printed
+as one clear message (exit code 2), never as a traceback."""
 
 from __future__ import annotations
 
@@ -32,6 +32,42 @@ def _run(args) -> int:
         value = summary[key]
         print(f"  {key:15s} {value:.4g}" if isinstance(value, float) else f"  {key:15s} {value}")
     return 0
+
+
+def _compare(args) -> int:
+    import shlex
+
+    from adapinn.experiments.compare import compare
+
+    plan = compare(args.config, args.samplers, args.weightings, args.seeds, args.budget_steps,
+                   args.budget_seconds, args.set or [], args.preset, args.out,
+                   command=shlex.join(["adapinn", *sys.argv[1:]]))
+    failed = [a.folder for a, status in plan.status.items() if status == "failed"]
+    if failed:
+        print(f"adapinn: {len(failed)} arm(s) failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _compare_parser(sub) -> None:
+    """`adapinn compare`: samplers x weightings x seeds on equal step or time budgets."""
+    cmp = sub.add_parser("compare", help="compare samplers on equal step or time budgets")
+    cmp.add_argument("config", help="packaged config name or a YAML file (the problem)")
+    cmp.add_argument("--samplers", required=True, metavar="LIST",
+                     help="comma list of samplers, each NAME or NAME:key=value:..., "
+                          "e.g. uniform,hardbank:start_step=0,rad")
+    cmp.add_argument("--weightings", metavar="LIST",
+                     help="comma list of weightings (default: the config's)")
+    cmp.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds 0..N-1")
+    budget = cmp.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--budget-steps", type=int, metavar="S", help="Adam steps per arm")
+    budget.add_argument("--budget-seconds", type=float, metavar="T",
+                        help="training seconds per arm (compute-normalised)")
+    cmp.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a config key in every arm (repeatable)")
+    cmp.add_argument("--preset", help="preset of the config (default: quick when offered)")
+    cmp.add_argument("--out", help="report folder (default runs/compare-PROBLEM); rerun the "
+                                   "same command to resume")
+    cmp.set_defaults(func=_compare)
 
 
 def _reference(args) -> int:
@@ -85,6 +121,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     _distributed_arguments(run)
     run.set_defaults(func=_run)
+
+    _compare_parser(sub)
 
     ref = sub.add_parser("reference", help="write a reference solution grid to .npz")
     ref.add_argument("name", help="burgers or allen_cahn")

@@ -40,6 +40,7 @@ from adapinn.weighting import (
     PointwiseGradNorm,
     SelfAdaptive,
 )
+from adapinn.weighting.chain import Chain
 
 PROBLEMS: dict[str, Callable[..., Problem]] = {
     "burgers": burgers,
@@ -63,6 +64,7 @@ WEIGHTINGS: dict[str, type[AbstractWeighting]] = {
     "causal": Causal,
     "pointwise_gradnorm": PointwiseGradNorm,
     "sa": SelfAdaptive,
+    "chain": Chain,
 }
 AGGREGATORS: dict[str, type[Sum | PCGrad]] = {
     "sum": Sum,
@@ -129,9 +131,25 @@ def build_sampler(cfg: SamplerConfig, domain, batch_size: int) -> AbstractSample
 
 
 def build_weighting(config: RunConfig) -> AbstractWeighting:
-    cls = lookup(WEIGHTINGS, "weighting", config.weighting.name)
-    options = validate_options(cls, "weighting", config.weighting.name, config.weighting.options)
-    return cls(**options)
+    return weighting_from_spec({"name": config.weighting.name, **config.weighting.options})
+
+
+def weighting_from_spec(spec: dict[str, Any]) -> AbstractWeighting:
+    """A weighting from `{name: ..., **options}`; `chain` builds its `schemes` the same way."""
+    spec = dict(spec)
+    name = spec.pop("name", None)
+    if not isinstance(name, str):
+        raise ConfigError(f"a weighting needs a `name`; got {spec!r}")
+    cls = lookup(WEIGHTINGS, "weighting", name)
+    if cls is Chain:
+        schemes = spec.pop("schemes", None)
+        if not isinstance(schemes, list) or spec:
+            raise ConfigError("chain takes one option, `schemes`: a list of {name: ...} entries")
+        try:
+            return Chain(tuple(weighting_from_spec(s) for s in schemes))
+        except ValueError as err:
+            raise ConfigError(f"weighting 'chain': {err}") from None
+    return cls(**validate_options(cls, "weighting", name, spec))
 
 
 def build_aggregator(config: RunConfig) -> Sum | PCGrad | None:

@@ -104,7 +104,7 @@ class Dense(eqx.Module):
 
     def __call__(self, x: Array) -> Array:
         """`W x + b` for one input vector x of shape (in,); returns (out,)."""
-        return self.kernel @ x + self.bias
+        return x @ self.kernel.T + self.bias
 
     def with_kernel(self, kernel: Array, bias: Array) -> Dense:
         """A copy whose effective weight is `kernel` (out, in) and bias `bias` (out,).

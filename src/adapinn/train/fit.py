@@ -22,7 +22,8 @@ from adapinn.experiments.config import ConfigError, RunConfig, dump
 from adapinn.nn import build_network, count_parameters
 from adapinn.problems.base import Problem, ReferenceData
 from adapinn.samplers import Fixed, Uniform, unit_weights
-from adapinn.train import checkpoint, distributed, records, sharding
+from adapinn.samplers.fixed import sobol
+from adapinn.train import checkpoint, distributed, records, rounds, sharding
 from adapinn.train.evaluate import relative_l2
 from adapinn.train.lbfgs import make_lbfgs_run
 from adapinn.train.optim import adam, learning_rate_schedule
@@ -75,7 +76,8 @@ def _build(config: RunConfig, with_reference: bool, problem: Problem | None) -> 
         for name, cond in problem.conditions.items()
     }
     trainer = Trainer(problem, samplers, weighting, adam(config.train),
-                      config.train.residual_chunk, registry.build_aggregator(config))
+                      config.train.residual_chunk, registry.build_aggregator(config),
+                      refresh_samplers=not config.rounds.enabled)  # rounds refresh per round
     state = trainer.init(network, k_train)
     reference = problem.reference_data() if with_reference else None
     return Run(config, problem, trainer, state, reference)
@@ -149,7 +151,8 @@ def fit(config: RunConfig, out: Path | str, resume: bool = False, overwrite: boo
                                       keep_until=start_step if resume else None)
                    if main else distributed.MemoryLog())
     schedule = learning_rate_schedule(tc)
-    chunk = math.gcd(tc.scan_steps, tc.eval_every, tc.checkpoint_every)
+    chunk = math.gcd(tc.scan_steps, tc.eval_every, tc.checkpoint_every,
+                     config.rounds.adam_steps if config.rounds.enabled else 0)
     step_fn, compile_time = compile_chunk(trainer, state, chunk, mesh)
     log.info("compiled %d-step chunk for %d device(s) in %.1f s", chunk, mesh.size,
              compile_time)
@@ -198,6 +201,10 @@ def fit(config: RunConfig, out: Path | str, resume: bool = False, overwrite: boo
                 snapshots.save(out, run, sharding.local_copy(state), step, tc.snapshot_points)
         if step % tc.checkpoint_every == 0 or last:
             save(state, step, "adam", rel)
+        if config.rounds.enabled and rounds.round_due(step, config.rounds.adam_steps, tc.steps):
+            state, train_time, rel = rounds.end_round(run, state, last_weights, step, train_time,
+                                                      metrics_log, evaluate, wall_start, mesh)
+            save(state, step, "round", rel)
     bar.close()
     adam_time, adam_steps = train_time, step
 
@@ -259,8 +266,9 @@ def _lbfgs_phase(run: Run, state: TrainState, weights: dict, step: int, train_ti
     tc, trainer = run.config.train, run.trainer
     keys = jax.random.split(jax.random.fold_in(state.key, 7), len(trainer.names))
     batches = {
-        name: unit_weights(cond.domain.sample(
-            key, tc.lbfgs_batch_size if name == "pde" else tc.condition_batch_size))
+        name: unit_weights(cond.domain.from_unit(sobol(
+            key, tc.lbfgs_batch_size if name == "pde" else tc.condition_batch_size,
+            cond.domain.n_free)))
         for (name, cond), key in zip(run.problem.conditions.items(), keys)
     }
     if mesh is not None:
@@ -273,7 +281,7 @@ def _lbfgs_phase(run: Run, state: TrainState, weights: dict, step: int, train_ti
     while done < tc.lbfgs_steps:
         n = min(chunk, tc.lbfgs_steps - done)
         t0 = time.perf_counter()
-        new_params, opt_state, value, finite = run_jit(params, opt_state, n)
+        new_params, opt_state, value, finite = run_jit(params, opt_state, n, (batches, weights))
         jax.block_until_ready(new_params)
         train_time += time.perf_counter() - t0
         if not bool(finite):

@@ -43,6 +43,7 @@ class Trainer(eqx.Module):
     optimizer: optax.GradientTransformation = eqx.field(static=True)
     residual_chunk: int = eqx.field(static=True, default=8192)
     aggregator: Sum | PCGrad | None = None
+    refresh_samplers: bool = eqx.field(static=True, default=True)  # False: rounds.py refreshes
 
     def __check_init__(self):
         missing = set(self.problem.conditions) - set(self.samplers)
@@ -199,7 +200,7 @@ class Trainer(eqx.Module):
         sampler_states = {
             n: self.samplers[n].refresh(state.sampler_states[n], k, step, self.score_fn(model, n))
             for n, k in zip(self.names, refresh_keys)
-        }
+        } if self.refresh_samplers else state.sampler_states
         new_state = TrainState(model, opt_state, sampler_states, w_state, key, step)
         metrics = {"loss": total, "terms": terms, "weights": _summarise(weights)}
         return new_state, metrics

@@ -8,8 +8,10 @@ Every `every` steps, with g_k = ||grad_theta L_k||:
     max normalisation (the paper):       w_hat_k = max_j g_j / g_k   (relative to the residual
                                                                       in the paper; here all terms)
 
-then w_k <- momentum * w_k + (1 - momentum) * w_hat_k. After a refresh, mean normalisation
-makes every weighted term gradient ||w_hat_k grad L_k|| equal to mean_j g_j.
+then w_k <- momentum * w_k + (1 - momentum) * w_hat_k. The normalisation is explicit because
+paper and code differ: after a refresh every weighted term gradient ||w_hat_k grad L_k|| equals
+mean_j g_j (mean), sum_j g_j (sum; K times larger weights for K terms) or max_j g_j (max).
+Default: mean (jaxpi). `tests/test_weighting.py` checks the mean and sum identities.
 """
 
 from collections.abc import Sequence
@@ -19,7 +21,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from adapinn.weighting.base import AbstractWeighting, WeightingContext, global_norm
+from adapinn.weighting.base import (
+    AbstractWeighting,
+    WeightingContext,
+    global_norm,
+    moving_average,
+)
 
 
 class GradNorm(AbstractWeighting):
@@ -31,7 +38,7 @@ class GradNorm(AbstractWeighting):
     eps: float = eqx.field(static=True, default=1e-12)
 
     def init(self, names: Sequence[str]) -> dict:
-        return {name: jnp.asarray(1.0) for name in names}
+        return {name: jnp.ones(()) for name in names}
 
     def target_weights(self, grads: dict) -> dict:
         """w_hat_k = agg_j g_j / g_k for the gradients of the current step."""
@@ -43,7 +50,7 @@ class GradNorm(AbstractWeighting):
     def update(self, state: dict, context: WeightingContext):
         def refresh(old):
             target = self.target_weights(context.term_gradients())
-            return {k: self.momentum * old[k] + (1 - self.momentum) * target[k] for k in old}
+            return moving_average(old, target, self.momentum)
 
         due = context.step % self.every == 0
         state = jax.lax.cond(due, refresh, lambda old: dict(old), state)

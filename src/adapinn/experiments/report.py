@@ -1,0 +1,216 @@
+"""The comparison report: `report.md` with one table row per group (sampler x weighting; mean
+and spread over seeds), rel. L2 against steps and against training time for all arms, and
+snapshots of where each sampler put its points over the error map at that step.
+
+Columns: rel. L2 at 1/4, 1/2 and 3/4 of the budget (the last evaluation at or before it, in
+steps or in training seconds), final and best rel. L2, steps done, training time (Adam +
+L-BFGS, compile and evaluation excluded), ms per Adam step, overhead = (s/step) / (s/step of
+the uniform arm with the same weighting and seed), peak RSS of the arm's process.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from adapinn.experiments import snapshots  # noqa: E402
+from adapinn.experiments.compare import ARMS, Arm, Plan  # noqa: E402
+
+FRACTIONS = (0.25, 0.5, 0.75)
+SNAPSHOT_COLUMNS = 3
+
+
+@dataclass
+class Result:
+    """A finished arm: its summary and its metrics rows."""
+
+    arm: Arm
+    folder: Path
+    summary: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+    @property
+    def seconds_per_step(self) -> float | None:
+        rate = self.summary.get("steps_per_s")
+        return 1.0 / rate if rate else None
+
+    def at(self, key: str, limit: float) -> float | None:
+        """rel. L2 of the last evaluation with `key` (step or wall_time_s) <= limit."""
+        rows = [r for r in self.rows if r.get("rel_l2") is not None and r[key] <= limit]
+        return rows[-1]["rel_l2"] if rows else None
+
+
+def load(out: Path, plan: Plan) -> list[Result]:
+    """Results of the arms that have a summary (failed or missing arms are left out)."""
+    results = []
+    for arm in plan.arms:
+        folder = out / ARMS / arm.folder
+        if not (folder / "summary.json").exists():
+            continue
+        summary = json.loads((folder / "summary.json").read_text())
+        lines = (folder / "metrics.jsonl").read_text().splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
+        results.append(Result(arm, folder, summary, rows))
+    return results
+
+
+def _stat(values: list[float | None], fmt: str = "{:.3e}") -> str:
+    """'mean ± std' over seeds ('mean' for one value, 'n/a' when none)."""
+    vals = [v for v in values if v is not None and np.isfinite(v)]
+    if not vals:
+        return "n/a"
+    if len(vals) == 1:
+        return fmt.format(vals[0])
+    return f"{fmt.format(np.mean(vals))} ± {fmt.format(np.std(vals, ddof=1))}"
+
+
+def _overhead(result: Result, results: list[Result]) -> float | None:
+    """(s/step) / (s/step of uniform with the same weighting and seed)."""
+    base = [r for r in results if r.arm.sampler.label == "uniform"
+            and r.arm.weighting == result.arm.weighting and r.arm.seed == result.arm.seed]
+    if not base or not base[0].seconds_per_step or not result.seconds_per_step:
+        return None
+    return result.seconds_per_step / base[0].seconds_per_step
+
+
+def _budget(plan: Plan, results: list[Result]) -> tuple[str, float]:
+    """('step', S) or ('wall_time_s', T): the axis and size of the budget."""
+    if plan.budget_seconds is not None:
+        return "wall_time_s", float(plan.budget_seconds)
+    if plan.budget_steps is not None:
+        return "step", float(plan.budget_steps)
+    return "step", float(max((r.summary.get("steps_done", 0) for r in results), default=0))
+
+
+def table(plan: Plan, results: list[Result]) -> str:
+    """The markdown table, one row per group."""
+    key, size = _budget(plan, results)
+    unit = "s" if key == "wall_time_s" else ""
+    marks = [f"{size * f:g}{unit}" for f in FRACTIONS]
+    head = (["arm", "seeds"] + [f"rel. L2 @ {m}" for m in marks]
+            + ["final rel. L2", "best rel. L2", "steps", "train time [s]", "ms/step",
+               "overhead vs uniform", "peak RSS [MB]"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for group in dict.fromkeys(a.group for a in plan.arms):
+        rs = [r for r in results if r.arm.group == group]
+        if not rs:
+            lines.append(f"| {group} | 0 | " + " | ".join(["n/a"] * (len(head) - 2)) + " |")
+            continue
+        cells = [group, str(len(rs))]
+        cells += [_stat([r.at(key, size * f) for r in rs]) for f in FRACTIONS]
+        cells += [_stat([r.summary.get(k) for r in rs]) for k in ("rel_l2", "best_rel_l2")]
+        cells += [_stat([r.summary.get("steps_done") for r in rs], "{:.0f}"),
+                  _stat([r.summary.get("train_time_s") for r in rs], "{:.1f}"),
+                  _stat([1e3 * r.seconds_per_step if r.seconds_per_step else None
+                         for r in rs], "{:.2f}"),
+                  _stat([_overhead(r, results) for r in rs], "{:.2f}x"),
+                  _stat([r.summary.get("peak_rss_mb") for r in rs], "{:.0f}")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def convergence(results: list[Result], key: str, path: Path) -> None:
+    """rel. L2 of every arm against `key` (step or wall_time_s): one colour per group."""
+    groups = list(dict.fromkeys(r.arm.group for r in results))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    for r in results:
+        rows = [row for row in r.rows if row.get("rel_l2") is not None]
+        if not rows:
+            continue
+        i = groups.index(r.arm.group)
+        first = r is next(x for x in results if x.arm.group == r.arm.group)
+        ax.semilogy([row[key] for row in rows], [row["rel_l2"] for row in rows],
+                    color=colours[i % len(colours)], alpha=0.85,
+                    label=r.arm.group if first else None)
+    ax.set(xlabel="step" if key == "step" else "training time [s]",
+           ylabel="relative L2 error")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _pick(snaps: list[dict]) -> list[dict]:
+    """Up to SNAPSHOT_COLUMNS snapshots: first, middle, last."""
+    if len(snaps) <= SNAPSHOT_COLUMNS:
+        return snaps
+    idx = np.linspace(0, len(snaps) - 1, SNAPSHOT_COLUMNS).round().astype(int)
+    return [snaps[i] for i in idx]
+
+
+def snapshot_figure(results: list[Result], path: Path) -> bool:
+    """Points of the first seed of each group over |u - u_ref| at the same step."""
+    firsts = list({r.arm.group: r for r in reversed(results)}.values())[::-1]
+    panels = [(r, _pick(snapshots.load(r.folder))) for r in firsts]
+    panels = [(r, s) for r, s in panels if s]
+    if not panels:
+        return False
+    cols = max(len(s) for _, s in panels)
+    fig, axes = plt.subplots(len(panels), cols, figsize=(3.6 * cols, 2.9 * len(panels)),
+                             squeeze=False, constrained_layout=True)
+    for row, (r, snaps) in enumerate(panels):
+        for col in range(cols):
+            ax = axes[row, col]
+            if col >= len(snaps):
+                ax.axis("off")
+                continue
+            _snapshot_panel(ax, snaps[col])
+            title = r.arm.group if len(r.arm.group) <= 44 else r.arm.group[:41] + "..."
+            ax.set_title(f"{title}, step {int(snaps[col]['step'])}", fontsize=7)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def _snapshot_panel(ax, snap: dict) -> None:
+    if "error" in snap:
+        ax.pcolormesh(snap["axis0"], snap["axis1"], snap["error"].T, cmap="magma",
+                      shading="auto")
+    pts = snap["points"]
+    if pts.shape[1] >= 2:
+        ax.scatter(pts[:, 0], pts[:, 1], s=3, c="cyan", alpha=0.8, linewidths=0)
+    ax.tick_params(labelsize=7)
+
+
+def write(out: Path, plan: Plan) -> Path:
+    """Write report.md and its figures into `out`; returns the report's path."""
+    out = Path(out)
+    results = load(out, plan)
+    convergence(results, "step", out / "convergence_steps.png")
+    convergence(results, "wall_time_s", out / "convergence_time.png")
+    has_snaps = snapshot_figure(results, out / "snapshots.png")
+    path = out / "report.md"
+    path.write_text(_markdown(plan, results, has_snaps))
+    return path
+
+
+def _markdown(plan: Plan, results: list[Result], has_snaps: bool) -> str:
+    if plan.budget_seconds is not None:
+        budget = f"equal training time: {plan.budget_seconds:g} s per arm"
+    else:
+        budget = f"equal steps: {plan.budget_steps} per arm"
+    failed = [a.folder for a in plan.arms if plan.status.get(a) == "failed"]
+    parts = [f"# Sampler comparison: {plan.problem}", "",
+             f"Budget: {budget}. Arms: {len(plan.arms)}, finished: {len(results)}.",
+             f"Command: `{plan.command}`" if plan.command else "", "",
+             table(plan, results), "",
+             "Mean ± sample std over seeds. Overhead: seconds per Adam step relative to the "
+             "uniform arm (same weighting and seed). Times are wall-clock on a possibly shared "
+             "machine; peak RSS is each arm's own process.", "",
+             "![rel. L2 vs steps](convergence_steps.png)", "",
+             "![rel. L2 vs training time](convergence_time.png)", ""]
+    if has_snaps:
+        parts += ["Where the samplers put their points (a drawn batch, subsampled) over the "
+                  "absolute error at that step:", "", "![snapshots](snapshots.png)", ""]
+    if failed:
+        parts += ["Failed arms (see their run.log): " + ", ".join(failed), ""]
+    return "\n".join(parts)
