@@ -302,15 +302,18 @@ def _out_of_time(tc, train_time: float) -> bool:
 
 
 def _check_resumable(out: Path, config: RunConfig) -> None:
-    """A resumed run must use the saved config (only train.steps may grow)."""
+    """A resumed run must use the saved config (only its budgets, train.steps and
+    train.time_budget_s, may change)."""
     from adapinn.experiments.config import load_yaml, validate
 
     saved = validate(load_yaml(out / records.CONFIG_FILE))
     a, b = saved.model_dump(), config.model_dump()
-    a["train"]["steps"] = b["train"]["steps"] = 0
+    for budget in ("steps", "time_budget_s"):
+        a["train"][budget] = b["train"][budget] = None
     if a != b:
         diffs = [k for k in b if a.get(k) != b.get(k)]
         raise ConfigError(
             f"--resume: the config differs from the one saved in {str(out)!r} (sections "
-            f"{diffs}); resume with the same config (only train.steps may change)"
+            f"{diffs}); resume with the same config (only train.steps and train.time_budget_s "
+            "may change)"
         )

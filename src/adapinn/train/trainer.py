@@ -104,11 +104,13 @@ class Trainer(eqx.Module):
         frozen = jax.lax.stop_gradient(model)
         params, static = eqx.partition(frozen, eqx.is_inexact_array)
 
-        def term_gradients():
-            return {
-                n: eqx.filter_grad(lambda m, n=n: self.term_losses(m, {n: batches[n]})[n])(frozen)
-                for n in batches
-            }
+        def term_gradients(weights=None):
+            def term_loss(m, n):
+                w = 1.0 if weights is None else weights[n]
+                b = batches[n]
+                return jnp.mean(w * b.weights * self.problem.residuals(m, n, b.points))
+
+            return {n: eqx.filter_grad(term_loss)(frozen, n) for n in batches}
 
         def point_residual(name: str):
             residual = self.problem.conditions[name].residual

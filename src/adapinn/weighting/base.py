@@ -34,7 +34,8 @@ class WeightingContext(eqx.Module):
         step: the global step (int32 scalar).
         squared_residuals: per-point r^2 of each condition, shape (n_k,), stop-gradient.
         points: the batch of each condition, shape (n_k, d).
-        term_gradients: `() -> {name: grad_theta L_k}`, computed only when called (under
+        term_gradients: `(weights=None) -> {name: grad_theta L_k}` with
+            L_k = mean_i(w_k,i q_k,i r_k,i^2) (w = 1 by default), computed only when called (under
             `lax.cond` in the schemes that refresh periodically).
         params: the network's trainable leaves (stop-gradient), the argument of
             `point_residual`; None when the caller provides no per-point access.
@@ -46,7 +47,7 @@ class WeightingContext(eqx.Module):
     step: Array
     squared_residuals: dict[str, Array]
     points: dict[str, Array]
-    term_gradients: Callable[[], dict[str, Any]] = eqx.field(static=True)
+    term_gradients: Callable[..., dict[str, Any]] = eqx.field(static=True)
     params: Any = None
     point_residual: Callable[[str], PointResidual] | None = eqx.field(static=True, default=None)
 

@@ -1,16 +1,23 @@
 """Chain: several weighting schemes at once, their weights multiplied (architecture notes;
-optax's `chain`). jaxpi's Allen-Cahn recipe is grad-norm term weights times causal point
+optax's `chain`). jaxpi's Allen-Cahn recipe is causal point weights times grad-norm term
 weights:
 
     w_k,i = prod_j w^(j)_k,i        (scalars and (n,) arrays broadcast)
 
-Configured as `weighting: {name: chain, schemes: [{name: gradnorm}, {name: causal}]}`.
+Order matters for gradient-based schemes: scheme j sees the term gradients of the loss already
+weighted by schemes 1..j-1, so `[{name: causal}, {name: gradnorm}]` balances the causally
+weighted residual (as jaxpi does), not the raw one whose late times are not yet meant to train.
+Configured as `weighting: {name: chain, schemes: [{name: causal}, {name: gradnorm}]}`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any
+
+import jax
 
 from adapinn.weighting.base import AbstractWeighting, WeightingContext, Weights
 
@@ -35,8 +42,12 @@ class Chain(AbstractWeighting):
 
     def update(self, state: tuple, context: WeightingContext) -> tuple[Weights, tuple]:
         weights: Weights | None = None
-        new_states = []
+        new_states, gradients_of = [], context.term_gradients
         for scheme, sub in zip(self.schemes, state):
+            if weights is not None:
+                earlier = jax.lax.stop_gradient(weights)
+                context = dataclasses.replace(
+                    context, term_gradients=functools.partial(gradients_of, earlier))
             w, sub = scheme.update(sub, context)
             new_states.append(sub)
             weights = w if weights is None else {k: weights[k] * w[k] for k in weights}
