@@ -42,7 +42,8 @@ def make_step(residual_of_batch, optimizer, batch: int):
         ic = ic_points.sample(k2, 256)
         r = residual_of_batch(model, pts)
         u0 = jax.vmap(model)(ic)[:, 0]
-        return jnp.mean(r**2) + 100 * jnp.mean((u0 - ic[:, 1] ** 2 * jnp.cos(jnp.pi * ic[:, 1])) ** 2)
+        u0_true = ic[:, 1] ** 2 * jnp.cos(jnp.pi * ic[:, 1])
+        return jnp.mean(r**2) + 100 * jnp.mean((u0 - u0_true) ** 2)
 
     @eqx.filter_jit
     def step(model, opt_state, key):
@@ -63,11 +64,22 @@ def reverse_batch(model, pts):
     return jax.vmap(lambda x: reverse_residual(model, x))(pts)
 
 
+def step_gflop(step, model, opt_state, key) -> float:
+    """FLOPs of one compiled step by XLA's cost analysis (independent of machine load)."""
+    dynamic, static = eqx.partition(model, eqx.is_array)
+    lowered = jax.jit(lambda d, o, k: step(eqx.combine(d, static), o, k)).lower(
+        dynamic, opt_state, key)
+    cost = lowered.compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return cost["flops"] / 1e9
+
+
 def measure(name, residual_of_batch, model, batch, steps) -> float:
     optimizer = optax.adam(1e-3)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
     step = make_step(residual_of_batch, optimizer, batch)
     key = jax.random.PRNGKey(0)
+    gflop = step_gflop(step, model, opt_state, key)
     model, opt_state, key, value = step(model, opt_state, key)  # compile
     jax.block_until_ready(value)
     start = time.perf_counter()
@@ -75,7 +87,8 @@ def measure(name, residual_of_batch, model, batch, steps) -> float:
         model, opt_state, key, value = step(model, opt_state, key)
     jax.block_until_ready(value)
     rate = steps / (time.perf_counter() - start)
-    print(f"{name:28s} {rate:8.2f} steps/s   (loss {float(value):.3e})")
+    print(f"{name:28s} {rate:8.2f} steps/s   {gflop:6.1f} GFLOP/step   "
+          f"(loss {float(value):.3e})")
     return rate
 
 

@@ -52,7 +52,8 @@ def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ConfigError, match="has no option 'speed'"):
         build_weighting(resolve("burgers", overrides=["weighting.speed=3"]))
     with pytest.raises(ConfigError, match="weighting.every"):
-        build_weighting(resolve("allen_cahn", overrides=["weighting.every=soon"]))
+        build_weighting(resolve("allen_cahn", overrides=["weighting.name=gradnorm",
+                                                        "weighting.every=soon"]))
 
 
 def test_unknown_preset_and_missing_or_broken_files(tmp_path):

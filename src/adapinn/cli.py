@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from adapinn.experiments.config import ConfigError
+from adapinn.errors import ConfigError
 
 
 def _run(args) -> int:

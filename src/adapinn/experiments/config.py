@@ -15,9 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from adapinn.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message names the key and the fix."""
+__all__ = ["ConfigError", "RunConfig", "build_config", "validate"]
 
 
 class _Strict(BaseModel):

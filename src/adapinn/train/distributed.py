@@ -33,7 +33,7 @@ from collections.abc import Mapping
 
 import jax
 
-from adapinn.experiments.config import ConfigError
+from adapinn.errors import ConfigError
 from adapinn.train import records
 
 SLURM_VARS = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID",

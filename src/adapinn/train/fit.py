@@ -17,8 +17,9 @@ import jax.numpy as jnp
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
+from adapinn.errors import ConfigError
 from adapinn.experiments import registry, snapshots
-from adapinn.experiments.config import ConfigError, RunConfig, dump
+from adapinn.experiments.config import RunConfig, dump
 from adapinn.nn import build_network, count_parameters
 from adapinn.problems.base import Problem, ReferenceData
 from adapinn.samplers import Fixed, Uniform, unit_weights
@@ -140,85 +141,127 @@ def fit(config: RunConfig, out: Path | str, resume: bool = False, overwrite: boo
         (out / records.CONFIG_FILE).write_text(dump(config))
     wall_start = time.perf_counter()
     run = build(config, problem=problem)
-    trainer, state = run.trainer, run.state
-
-    start_step, train_time, meta = 0, 0.0, {}
+    state, meta = run.state, {}
     if resume and checkpoint.exists(out):
         state, meta = checkpoint.load(out, state)
-        start_step, train_time = int(meta["step"]), float(meta["train_time_s"])
+    start_step = int(meta.get("step", 0))
     state = sharding.replicate(state, mesh)  # placed once: the chunk compiles once
     metrics_log = (records.MetricsLog(out / records.METRICS_FILE,
                                       keep_until=start_step if resume else None)
                    if main else distributed.MemoryLog())
-    schedule = learning_rate_schedule(tc)
+    ctx = _RunContext(run, out, mesh, main, metrics_log, wall_start,
+                      float(meta.get("train_time_s", 0.0)))
     chunk = math.gcd(tc.scan_steps, tc.eval_every, tc.checkpoint_every,
                      config.rounds.adam_steps if config.rounds.enabled else 0)
-    step_fn, compile_time = compile_chunk(trainer, state, chunk, mesh)
+    step_fn, compile_time = compile_chunk(run.trainer, state, chunk, mesh)
     log.info("compiled %d-step chunk for %d device(s) in %.1f s", chunk, mesh.size,
              compile_time)
 
-    def evaluate(model) -> float | None:
-        # On a host copy: process 0 alone must not launch a computation over all devices.
-        return (relative_l2(sharding.local_copy(model), run.reference)
-                if run.reference is not None else None)
+    state, step, last_weights = _adam_phase(ctx, state, start_step, step_fn, chunk, progress)
+    adam_time, adam_steps = ctx.train_time, step
+    if tc.lbfgs_steps > 0 and meta.get("phase") != "lbfgs":
+        weights = {n: jnp.asarray(w) for n, w in last_weights.items()}
+        state, ctx.train_time, rel = _lbfgs_phase(run, state, weights, step, ctx.train_time,
+                                                  ctx.metrics_log, ctx.evaluate, wall_start,
+                                                  mesh)
+        step += tc.lbfgs_steps
+        ctx.save(state, step, "lbfgs", rel)
 
-    def save(state, step, phase, rel):
-        if main:
-            checkpoint.save(out, sharding.local_copy(state),
+    summary = _summary(ctx, state, adam_steps, adam_time, compile_time)
+    if main:
+        records.write_summary(out, summary)
+    if main and run.reference is not None:
+        from adapinn.experiments import plots
+
+        plots.write_run_plots(out, sharding.local_copy(state.model), run.reference,
+                              ctx.metrics_log.rows, run.problem)
+    return summary
+
+
+@dataclass
+class _RunContext:
+    """What the phases of one `fit` share: the run, its folder and log, and its clocks."""
+
+    run: Run
+    out: Path
+    mesh: Mesh
+    main: bool  # process 0: the only one that writes `out`
+    metrics_log: Any
+    wall_start: float
+    train_time: float  # seconds spent in compiled training calls (the compute budget)
+
+    def evaluate(self, model) -> float | None:
+        """rel. L2 on a host copy: process 0 alone must not launch work on all devices."""
+        if self.run.reference is None:
+            return None
+        return relative_l2(sharding.local_copy(model), self.run.reference)
+
+    def save(self, state: TrainState, step: int, phase: str, rel: float | None) -> None:
+        if self.main:
+            checkpoint.save(self.out, sharding.local_copy(state),
                             {"step": step, "phase": phase, "rel_l2": rel,
-                             "train_time_s": train_time})
+                             "train_time_s": self.train_time})
 
-    bar = tqdm(total=tc.steps, initial=min(start_step, tc.steps), desc=run.problem.name,
-               unit="step", disable=not (progress and main), dynamic_ncols=True)
-    step, rel = start_step, None
-    last_weights = {n: 1.0 for n in trainer.names}
-    while step < tc.steps and not _out_of_time(tc, train_time):
+    def times(self) -> dict:
+        return {"wall_time_s": self.train_time,
+                "elapsed_s": time.perf_counter() - self.wall_start}
+
+
+def _adam_phase(ctx: _RunContext, state: TrainState, step: int, step_fn, chunk: int,
+                progress: bool) -> tuple[TrainState, int, dict]:
+    """Compiled chunks of Adam steps until `train.steps` or the time budget; evaluates, logs
+    and checkpoints on their cadences, and stops on a non-finite loss keeping the last good
+    state. Returns (state, steps done, the last step's weights)."""
+    run, config = ctx.run, ctx.run.config
+    tc, schedule = config.train, learning_rate_schedule(config.train)
+    bar = tqdm(total=tc.steps, initial=min(step, tc.steps), desc=run.problem.name,
+               unit="step", disable=not (progress and ctx.main), dynamic_ncols=True)
+    rel, last_weights = None, {n: 1.0 for n in run.trainer.names}
+    while step < tc.steps and not _out_of_time(tc, ctx.train_time):
         n = min(chunk, tc.steps - step)
-        call = step_fn if n == chunk else compile_chunk(trainer, state, n, mesh)[0]
+        call = step_fn if n == chunk else compile_chunk(run.trainer, state, n, ctx.mesh)[0]
         t0 = time.perf_counter()
         new_state, metrics, first_bad = call(state)
         jax.block_until_ready(new_state)
-        train_time += time.perf_counter() - t0
+        ctx.train_time += time.perf_counter() - t0
         if int(first_bad) >= 0:
-            save(state, step, "adam", rel)
+            ctx.save(state, step, "adam", rel)
             bar.close()
             raise DivergenceError(
                 f"loss became non-finite at step {int(first_bad)}; stopped, and kept the last "
-                f"good state (step {step}) as the checkpoint in {str(out)!r}. Try a smaller "
+                f"good state (step {step}) as the checkpoint in {str(ctx.out)!r}. Try a smaller "
                 "train.lr, train.grad_clip=1.0 or a warm-up (train.warmup_steps)."
             )
-        state, step = new_state, step + n
-        last_weights = metrics["weights"]
+        state, step, last_weights = new_state, step + n, metrics["weights"]
         bar.update(n)
-        last = step == tc.steps or _out_of_time(tc, train_time)
+        last = step == tc.steps or _out_of_time(tc, ctx.train_time)
         if step % tc.eval_every == 0 or last:
-            rel = evaluate(state.model)
-            times = {"wall_time_s": train_time, "elapsed_s": time.perf_counter() - wall_start}
-            metrics_log.append(_row(step, "adam", metrics, float(schedule(step - 1)), rel, times))
+            rel = ctx.evaluate(state.model)
+            lr = float(schedule(step - 1))
+            ctx.metrics_log.append(_row(step, "adam", metrics, lr, rel, ctx.times()))
             bar.set_postfix(loss=f"{float(metrics['loss']):.2e}",
                             rel_l2=f"{rel:.2e}" if rel is not None else "n/a")
-            if main and tc.snapshot_points:
-                snapshots.save(out, run, sharding.local_copy(state), step, tc.snapshot_points)
+            if ctx.main and tc.snapshot_points:
+                snapshots.save(ctx.out, run, sharding.local_copy(state), step,
+                               tc.snapshot_points)
         if step % tc.checkpoint_every == 0 or last:
-            save(state, step, "adam", rel)
+            ctx.save(state, step, "adam", rel)
         if config.rounds.enabled and rounds.round_due(step, config.rounds.adam_steps, tc.steps):
-            state, train_time, rel = rounds.end_round(run, state, last_weights, step, train_time,
-                                                      metrics_log, evaluate, wall_start, mesh)
-            save(state, step, "round", rel)
+            state, ctx.train_time, rel = rounds.end_round(
+                run, state, last_weights, step, ctx.train_time, ctx.metrics_log, ctx.evaluate,
+                ctx.wall_start, ctx.mesh)
+            ctx.save(state, step, "round", rel)
     bar.close()
-    adam_time, adam_steps = train_time, step
+    return state, step, last_weights
 
-    if tc.lbfgs_steps > 0 and meta.get("phase") != "lbfgs":
-        weights = {n: jnp.asarray(w) for n, w in last_weights.items()}
-        state, train_time, rel = _lbfgs_phase(run, state, weights, step, train_time,
-                                              metrics_log, evaluate, wall_start, mesh)
-        step += tc.lbfgs_steps
-        save(state, step, "lbfgs", rel)
 
-    rel = evaluate(state.model)
-    best = metrics_log.best
-    summary = {
-        "problem": run.problem.name,
+def _summary(ctx: _RunContext, state: TrainState, adam_steps: int,
+             adam_time: float, compile_time: float) -> dict:
+    """summary.json: what was run, how well it did, and what it cost."""
+    config, tc = ctx.run.config, ctx.run.config.train
+    rel, best = ctx.evaluate(state.model), ctx.metrics_log.best
+    return {
+        "problem": ctx.run.problem.name,
         "sampler": config.sampler.name,
         "weighting": config.weighting.name,
         "network": config.network.name,
@@ -228,25 +271,17 @@ def fit(config: RunConfig, out: Path | str, resume: bool = False, overwrite: boo
         "lbfgs_steps": tc.lbfgs_steps,
         "rel_l2": rel,
         "best_rel_l2": best["rel_l2"] if best else rel,
-        "best_step": best["step"] if best else step,
-        "wall_time_s": time.perf_counter() - wall_start,
+        "best_step": best["step"] if best else adam_steps,
+        "wall_time_s": time.perf_counter() - ctx.wall_start,
         "compile_time_s": compile_time,
-        "train_time_s": train_time,
+        "train_time_s": ctx.train_time,
         "steps_done": adam_steps,
         "steps_per_s": adam_steps / adam_time if adam_time > 0 else None,
         "peak_rss_mb": records.peak_rss_mb(),
         "device": str(jax.devices()[0].device_kind),
-        "n_devices": mesh.size,
+        "n_devices": ctx.mesh.size,
         "n_processes": jax.process_count(),
     }
-    if main:
-        records.write_summary(out, summary)
-    if main and run.reference is not None:
-        from adapinn.experiments import plots
-
-        plots.write_run_plots(out, sharding.local_copy(state.model), run.reference,
-                              metrics_log.rows, run.problem)
-    return summary
 
 
 def _split_sizes(tc) -> dict[str, int]:

@@ -7,7 +7,7 @@ import resource
 import shutil
 from pathlib import Path
 
-from adapinn.experiments.config import ConfigError
+from adapinn.errors import ConfigError
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"

@@ -29,7 +29,7 @@ from jax import Array
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from adapinn.experiments.config import ConfigError
+from adapinn.errors import ConfigError
 
 DATA = "data"
 """Name of the mesh axis that batches and candidate pools are split over."""

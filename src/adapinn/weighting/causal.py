@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from adapinn.experiments.config import ConfigError
+from adapinn.errors import ConfigError
 from adapinn.weighting.base import AbstractWeighting, WeightingContext, Weights
 
 

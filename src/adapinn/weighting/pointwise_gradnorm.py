@@ -23,7 +23,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jax import Array
 
-from adapinn.experiments.config import ConfigError
+from adapinn.errors import ConfigError
 from adapinn.weighting.base import AbstractWeighting, WeightingContext, Weights
 from adapinn.weighting.pointgrads import (
     point_jacobian_sq_norms,

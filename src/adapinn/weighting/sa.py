@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import optax
 from jax import Array
 
-from adapinn.experiments.config import ConfigError
+from adapinn.errors import ConfigError
 from adapinn.weighting.base import AbstractWeighting, WeightingContext, Weights
 
 

@@ -1,0 +1,5 @@
+"""Errors a user can fix. The CLI prints them as one line (exit code 2), never a traceback."""
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the key and the fix."""
