@@ -205,7 +205,7 @@ def _lbfgs(run, meshes: dict) -> dict:
 
     from adapinn.samplers import unit_weights
     from adapinn.train import sharding
-    from adapinn.train.lbfgs import make_lbfgs_run
+    from adapinn.train.lbfgs import lbfgs_init, lbfgs_iterations
 
     keys = jax.random.split(jax.random.PRNGKey(11), len(run.trainer.names))
     fixed = {n: unit_weights(c.domain.sample(k, 64))
@@ -214,9 +214,10 @@ def _lbfgs(run, meshes: dict) -> dict:
     res = {}
     for name, mesh in meshes.items():
         batches = sharding.shard_global(fixed, mesh)
-        init, run_lbfgs, _ = make_lbfgs_run(run.trainer, batches, weights)
-        params, opt_state = init(sharding.replicate(run.state.model, mesh))
-        params, _, value, _ = eqx.filter_jit(run_lbfgs)(params, opt_state, 3, (batches, weights))
+        model = sharding.replicate(run.state.model, mesh)
+        model, _, value, _ = lbfgs_iterations(run.trainer, model, lbfgs_init(model), batches,
+                                              weights, 3)
+        params = eqx.filter(model, eqx.is_inexact_array)
         res[name] = (float(value), sharding.local_copy(params))
         res[f"lbfgs_spec_{name}"] = str(tuple(batches["pde"].points.sharding.spec))
     return {"lbfgs_values": [res["d1"][0], res["d4"][0]],

@@ -26,7 +26,7 @@ from adapinn.samplers import Fixed, Uniform, unit_weights
 from adapinn.samplers.fixed import sobol
 from adapinn.train import checkpoint, distributed, records, rounds, sharding
 from adapinn.train.evaluate import relative_l2
-from adapinn.train.lbfgs import make_lbfgs_run
+from adapinn.train.lbfgs import lbfgs_init, lbfgs_iterations
 from adapinn.train.optim import adam, learning_rate_schedule
 from adapinn.train.state import TrainState
 from adapinn.train.trainer import Trainer
@@ -308,27 +308,26 @@ def _lbfgs_phase(run: Run, state: TrainState, weights: dict, step: int, train_ti
     }
     if mesh is not None:
         batches = sharding.shard_global(batches, mesh)
-    init, run_lbfgs, to_model = make_lbfgs_run(trainer, batches, weights)
-    params, opt_state = init(state.model)
+    model, opt_state = state.model, lbfgs_init(state.model)
     chunk = math.gcd(tc.lbfgs_steps, tc.eval_every, 100)
-    run_jit = eqx.filter_jit(run_lbfgs)
     done, rel = 0, None
     while done < tc.lbfgs_steps:
         n = min(chunk, tc.lbfgs_steps - done)
         t0 = time.perf_counter()
-        new_params, opt_state, value, finite = run_jit(params, opt_state, n, (batches, weights))
-        jax.block_until_ready(new_params)
+        new_model, opt_state, value, finite = lbfgs_iterations(trainer, model, opt_state,
+                                                               batches, weights, n)
+        jax.block_until_ready(new_model)
         train_time += time.perf_counter() - t0
         if not bool(finite):
             log.warning("L-BFGS produced a non-finite loss after iteration %d; keeping the "
                         "last finite parameters", done)
             break
-        params, done = new_params, done + n
-        rel = evaluate(to_model(params))
+        model, done = new_model, done + n
+        rel = evaluate(model)
         times = {"wall_time_s": train_time, "elapsed_s": time.perf_counter() - wall_start}
-        metrics = {"loss": value, "terms": trainer.term_losses(to_model(params), batches)}
+        metrics = {"loss": value, "terms": trainer.term_losses(model, batches)}
         metrics_log.append(_row(step + done, "lbfgs", metrics, 0.0, rel, times))
-    return eqx.tree_at(lambda s: s.model, state, to_model(params)), train_time, rel
+    return eqx.tree_at(lambda s: s.model, state, model), train_time, rel
 
 
 def _out_of_time(tc, train_time: float) -> bool:

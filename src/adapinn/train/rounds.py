@@ -27,12 +27,11 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optax
 from jax import Array
 
 from adapinn.samplers.base import Batch
 from adapinn.train import records, sharding
-from adapinn.train.lbfgs import lbfgs_solver
+from adapinn.train.lbfgs import lbfgs_init, lbfgs_iterations
 from adapinn.train.state import TrainState
 from adapinn.train.trainer import Trainer
 
@@ -44,36 +43,10 @@ def round_due(step: int, adam_steps: int, total_steps: int) -> bool:
     return step % adam_steps == 0 or step == total_steps
 
 
-@eqx.filter_jit
-def lbfgs_iterations(trainer: Trainer, model: eqx.Module, opt_state: Any,
-                     batches: dict[str, Batch], weights: dict[str, Array], n: int):
-    """n L-BFGS iterations on L = sum_k w_k mean(q r_k^2); batches and weights are arguments,
-    so every round reuses the compiled function. Returns (model, opt_state, loss, finite)."""
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-    solver = lbfgs_solver()
-
-    def objective(p):
-        terms = trainer.term_losses(eqx.combine(p, static), batches)
-        return sum(weights[k] * terms[k] for k in terms)
-
-    value_and_grad = optax.value_and_grad_from_state(objective)
-
-    def iteration(carry, _):
-        p, state = carry
-        value, grad = value_and_grad(p, state=state)
-        updates, state = solver.update(grad, state, p, value=value, grad=grad,
-                                       value_fn=objective)
-        return (optax.apply_updates(p, updates), state), value
-
-    (params, opt_state), values = jax.lax.scan(iteration, (params, opt_state), None, length=n)
-    return eqx.combine(params, static), opt_state, values[-1], jnp.all(jnp.isfinite(values))
-
-
 def lbfgs_round(trainer: Trainer, model: eqx.Module, batches: dict[str, Batch],
                 weights: dict[str, Array], max_steps: int, tol: float):
     """Up to `max_steps` L-BFGS iterations in chunks of 100; returns (model, iterations, loss)."""
-    params = eqx.filter(model, eqx.is_inexact_array)
-    opt_state = lbfgs_solver().init(params)
+    opt_state = lbfgs_init(model)
     chunk, done, previous, value = math.gcd(max_steps, 100), 0, None, None
     while done < max_steps:
         new_model, new_opt, new_value, finite = lbfgs_iterations(
