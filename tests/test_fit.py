@@ -45,6 +45,9 @@ def test_existing_run_is_refused_then_resumed_or_overwritten(tmp_path, capsys):
     assert _run(out, "--resume", steps=40) == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [10, 20, 30, 40]
+    assert _run(out, "--resume", "--set", "train.lbfgs_steps=10", steps=40) == 0  # a finish
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["phase"]) for r in rows][-2:] == [(40, "adam"), (50, "lbfgs")]
     assert _run(out, "--resume", "--set", "network.width=32", steps=40) == 2
     assert "differs from the one saved" in capsys.readouterr().err
     (out / "notes.txt").write_text("mine")

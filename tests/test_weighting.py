@@ -332,6 +332,37 @@ def test_pointwise_gradnorm_only_weights_chosen_terms():
         PointwiseGradNorm(terms=("bc",)).init(["pde", "ic"])
 
 
+def test_pointwise_gradnorm_refresh_cadence_holds_weights_between_refreshes():
+    """every=3: the weights of step 0 are held on steps 1-2 (while the network moves) and
+    recomputed on step 3; the held weights are those of a fresh computation at step 0."""
+    scheme = PointwiseGradNorm(every=3)
+    trainer = make_trainer(scheme, lr=1e-2)
+    state = trainer.init(small_net(), jax.random.key(1))
+    assert set(state.weighting_state) == {"pde", "ic"}
+    fresh = probe(trainer, lambda context, _: PointwiseGradNorm().update((), context)[0])
+    run = eqx.filter_jit(lambda t, s: t.run(s, 1))
+    held = []
+    for _ in range(4):
+        state, _, _ = run(trainer, state)
+        held.append(state.weighting_state["pde"])
+    np.testing.assert_allclose(held[0], fresh["pde"], rtol=1e-5)
+    np.testing.assert_array_equal(held[1], held[0])
+    np.testing.assert_array_equal(held[2], held[0])
+    assert float(jnp.max(jnp.abs(held[3] - held[0]))) > 1e-4  # recomputed for the new network
+    assert float(jnp.mean(held[3])) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_pointwise_gradnorm_cadence_needs_fixed_sets():
+    problem = transport_problem()
+    pde, ic = problem.conditions["pde"].domain, problem.conditions["ic"].domain
+    samplers = {"pde": Uniform(pde, 32), "ic": Fixed(ic, 8, size=8)}
+    with pytest.raises(ConfigError, match="'pointwise_gradnorm'.*needs the 'fixed' sampler"):
+        Trainer(problem, samplers, PointwiseGradNorm(every=10),
+                optax.adam(1e-3)).init(small_net(), jax.random.key(0))
+    Trainer(problem, samplers, PointwiseGradNorm(), optax.adam(1e-3)).init(  # every=1: any
+        small_net(), jax.random.key(0))
+
+
 # ---------------------------------------------------------------- SA-PINN
 
 

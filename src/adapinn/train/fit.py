@@ -335,19 +335,22 @@ def _out_of_time(tc, train_time: float) -> bool:
     return tc.time_budget_s is not None and train_time >= tc.time_budget_s
 
 
+_RESUMABLE_BUDGETS = ("steps", "time_budget_s", "lbfgs_steps", "lbfgs_batch_size")
+
+
 def _check_resumable(out: Path, config: RunConfig) -> None:
-    """A resumed run must use the saved config (only its budgets, train.steps and
-    train.time_budget_s, may change)."""
+    """A resumed run must use the saved config; only its budgets may change (train.steps,
+    train.time_budget_s, and the L-BFGS finish: train.lbfgs_steps, train.lbfgs_batch_size)."""
     from adapinn.experiments.config import load_yaml, validate
 
     saved = validate(load_yaml(out / records.CONFIG_FILE))
     a, b = saved.model_dump(), config.model_dump()
-    for budget in ("steps", "time_budget_s"):
+    for budget in _RESUMABLE_BUDGETS:
         a["train"][budget] = b["train"][budget] = None
     if a != b:
         diffs = [k for k in b if a.get(k) != b.get(k)]
+        changeable = ", ".join(f"train.{budget}" for budget in _RESUMABLE_BUDGETS)
         raise ConfigError(
             f"--resume: the config differs from the one saved in {str(out)!r} (sections "
-            f"{diffs}); resume with the same config (only train.steps and train.time_budget_s "
-            "may change)"
+            f"{diffs}); resume with the same config (only {changeable} may change)"
         )

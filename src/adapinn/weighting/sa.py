@@ -32,22 +32,24 @@ from adapinn.errors import ConfigError
 from adapinn.weighting.base import AbstractWeighting, WeightingContext, Weights
 
 
-def fixed_set_size(name: str, sampler: Any) -> int:
-    """Size of the fixed point set a sampler returns whole at every step, or ConfigError."""
+def fixed_set_size(name: str, sampler: Any, scheme: str = "sa") -> int:
+    """Size of the fixed point set a sampler returns whole at every step, or a ConfigError
+    naming the weighting `scheme` that needs it."""
     from adapinn.experiments.registry import SAMPLERS
     from adapinn.samplers.fixed import Fixed
 
     if not isinstance(sampler, Fixed):
         others = ", ".join(sorted(n for n, cls in SAMPLERS.items() if cls is not Fixed))
         raise ConfigError(
-            f"weighting 'sa' keeps one weight per point, so condition {name!r} needs the 'fixed' "
-            f"sampler (with train.batch_size >= sampler.size), not {type(sampler).__name__}; "
+            f"weighting {scheme!r} keeps one weight per point, so condition {name!r} needs "
+            f"the 'fixed' sampler (with train.batch_size >= sampler.size), not "
+            f"{type(sampler).__name__}; "
             f"it cannot be combined with samplers that move their points: {others}"
         )
     if sampler.batch_size < sampler.size:
         raise ConfigError(
-            f"weighting 'sa' needs the whole fixed set in every batch: condition {name!r} has "
-            f"batch_size {sampler.batch_size} < sampler.size {sampler.size}; set "
+            f"weighting {scheme!r} needs the whole fixed set in every batch: condition "
+            f"{name!r} has batch_size {sampler.batch_size} < sampler.size {sampler.size}; set "
             f"train.batch_size >= {sampler.size} or sampler.size <= {sampler.batch_size}"
         )
     return sampler.size
