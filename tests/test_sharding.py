@@ -225,6 +225,19 @@ def _lbfgs(run, meshes: dict) -> dict:
             "lbfgs_spec": res["lbfgs_spec_d4"]}
 
 
+def _neighbours(meshes: dict) -> dict:
+    """RSmote's k-nearest-neighbour search over 1000 points, chunked over the devices."""
+    import jax
+
+    from adapinn.samplers.rsmote import nearest_neighbours
+
+    pts = jax.random.uniform(jax.random.PRNGKey(3), (1000, 2))
+    out = {n: np.sort(np.asarray(_on(m, lambda p: nearest_neighbours(p, 5, 64), pts)), axis=1)
+           for n, m in meshes.items()}
+    return {"knn_equal": bool(np.array_equal(out["d1"], out["d4"])),
+            "knn_shape": list(out["d4"].shape)}
+
+
 def _indivisible_fit(out: Path) -> str:
     """fit() with a 66-point batch on 4 devices: the error, raised before `out` is made."""
     from adapinn.experiments.config import ConfigError
@@ -253,6 +266,7 @@ def worker(out: Path) -> None:
     res.update(_pool_scores(run, meshes))
     res.update(_hardbank(meshes))
     res.update(_lbfgs(run, meshes))
+    res.update(_neighbours(meshes))
     res["indivisible_error"] = _indivisible_fit(out.parent / "indivisible")
     out.write_text(json.dumps(res, indent=1))
 
@@ -321,6 +335,11 @@ def test_lbfgs_on_a_split_collocation_set_matches_one_device(four):
     d1, d4 = four["lbfgs_values"]
     assert d4 == pytest.approx(d1, rel=1e-5)
     assert four["lbfgs_param_diff"] < 1e-5
+
+
+def test_rsmote_neighbour_search_matches_one_device(four):
+    assert four["knn_shape"] == [1000, 5]
+    assert four["knn_equal"]
 
 
 def test_fit_refuses_a_batch_that_does_not_split_over_the_devices(four):

@@ -36,23 +36,26 @@ from adapinn.samplers.pointset import PointSet, SetSampler, uniform_set
 
 
 def nearest_neighbours(points: Array, k: int, chunk: int = 1024) -> Array:
-    """Indices (n, k) of each point's k nearest other points (Euclidean), `chunk` rows at a time.
+    """Indices (n, k) of each point's k nearest other points (Euclidean), `chunk` rows at a time
+    (split over the devices of the data mesh, `adapinn.train.sharding.map_points`).
+
+    The k + 1 nearest of a row include the point itself at distance 0, which is dropped (with
+    exact duplicates in the set, a duplicate may be dropped instead: the same location).
 
     Args:
         points: (n, d), n > k.
         k: neighbours per point (static).
         chunk: rows per block of the (n, n) distance matrix (bounds memory to chunk * n).
     """
+    from adapinn.train.sharding import map_points
+
     sq = jnp.sum(points**2, axis=-1)
-    rows = jnp.arange(points.shape[0])
 
-    def row(args):
-        x, i = args
+    def row(x: Array) -> Array:
         d2 = sq - 2.0 * (points @ x) + jnp.sum(x**2)
-        d2 = jnp.where(rows == i, jnp.inf, d2)
-        return jax.lax.top_k(-d2, k)[1]
+        return jax.lax.top_k(-d2, k + 1)[1][1:]
 
-    return jax.lax.map(row, (points, rows), batch_size=chunk)
+    return map_points(row, points, chunk)
 
 
 class RSmote(SetSampler):
