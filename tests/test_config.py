@@ -24,6 +24,14 @@ def test_packaged_config_defaults_to_quick_preset_and_paper_is_seed000():
     assert (paper.network.depth, paper.network.width) == (4, 256)
 
 
+def test_cpu30_preset_keeps_the_base_weighting_and_replaces_the_network():
+    cpu30, quick = resolve("allen_cahn", preset="cpu30"), resolve("allen_cahn")
+    assert cpu30.network.name == "modified_mlp" and cpu30.network.periodic
+    assert (cpu30.network.fourier_features, cpu30.network.factorized) == (128, True)
+    assert cpu30.weighting == quick.weighting and cpu30.train.grad_clip == 1.0
+    assert (cpu30.train.batch_size, cpu30.train.time_budget_s) == (1024, 1700)
+
+
 def test_overrides_and_seed_win_over_presets():
     cfg = resolve("burgers", overrides=["train.steps=7", "network.width=8"], seed=3)
     assert (cfg.train.steps, cfg.network.width, cfg.seed) == (7, 8, 3)
