@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from adapinn.errors import ConfigError
+
 Weights = dict[str, Array]
 PointResidual = Callable[[Any, Array], Array]
 """`f(params, x) -> r(x)`, the residual of one point flattened to shape (m,), as a function of
@@ -92,3 +94,26 @@ def moving_average(old: Weights, target: Weights, momentum: float) -> Weights:
     """w <- momentum * w + (1 - momentum) * w_hat, in the dtype of the old weights."""
     return {k: (momentum * old[k] + (1 - momentum) * target[k]).astype(old[k].dtype)
             for k in old}
+
+
+def fixed_set_size(name: str, sampler: Any, scheme: str) -> int:
+    """Size of the fixed point set a sampler returns whole at every step, or a ConfigError
+    naming the weighting `scheme` that needs it (the schemes with `point_state`)."""
+    from adapinn.experiments.registry import SAMPLERS
+    from adapinn.samplers.fixed import Fixed
+
+    if not isinstance(sampler, Fixed):
+        others = ", ".join(sorted(n for n, cls in SAMPLERS.items() if cls is not Fixed))
+        raise ConfigError(
+            f"weighting {scheme!r} keeps one weight per point, so condition {name!r} needs "
+            f"the 'fixed' sampler (with train.batch_size >= sampler.size), not "
+            f"{type(sampler).__name__}; it cannot be combined with samplers that move their "
+            f"points: {others}"
+        )
+    if sampler.batch_size < sampler.size:
+        raise ConfigError(
+            f"weighting {scheme!r} needs the whole fixed set in every batch: condition "
+            f"{name!r} has batch_size {sampler.batch_size} < sampler.size {sampler.size}; set "
+            f"train.batch_size >= {sampler.size} or sampler.size <= {sampler.batch_size}"
+        )
+    return sampler.size

@@ -12,8 +12,8 @@ of the term normalised to mean 1:
 so mean_i w_i = 1 (the term's total weight is unchanged) and max_i w_i / min_i w_i <=
 max_i nu'_i / (floor * mean_j nu_j). The floor relative to the mean (0.1) is our choice.
 
-Cost: one parameter gradient per point (`chunk` points at a time, see `pointgrads`), about
-as much as `chunk`-fold the plain step per chunk. With `every=1` (default) the weights are
+Cost: one parameter gradient per point per recomputation (`chunk` points at a time, see
+`pointgrads`). With `every=1` (default) the weights are
 recomputed every step and belong to the step's points, so any sampler works. With
 `every=N > 1` they are recomputed on steps 0, N, 2N, ... and held in between, which needs the
 same points at every step: the `fixed` sampler with the whole set as the batch (as SA-PINN;
@@ -31,7 +31,12 @@ import jax.numpy as jnp
 from jax import Array
 
 from adapinn.errors import ConfigError
-from adapinn.weighting.base import AbstractWeighting, WeightingContext, Weights
+from adapinn.weighting.base import (
+    AbstractWeighting,
+    WeightingContext,
+    Weights,
+    fixed_set_size,
+)
 from adapinn.weighting.pointgrads import (
     point_jacobian_sq_norms,
     require_point_access,
@@ -89,8 +94,6 @@ class PointwiseGradNorm(AbstractWeighting):
         weighted condition (its sampler must be `fixed`)."""
         if self.every == 1:
             return self.init(tuple(samplers))
-        from adapinn.weighting.sa import fixed_set_size
-
         return {n: jnp.ones(fixed_set_size(n, samplers[n], "pointwise_gradnorm"))
                 for n in self.chosen(tuple(samplers))}
 

@@ -29,30 +29,12 @@ import optax
 from jax import Array
 
 from adapinn.errors import ConfigError
-from adapinn.weighting.base import AbstractWeighting, WeightingContext, Weights
-
-
-def fixed_set_size(name: str, sampler: Any, scheme: str = "sa") -> int:
-    """Size of the fixed point set a sampler returns whole at every step, or a ConfigError
-    naming the weighting `scheme` that needs it."""
-    from adapinn.experiments.registry import SAMPLERS
-    from adapinn.samplers.fixed import Fixed
-
-    if not isinstance(sampler, Fixed):
-        others = ", ".join(sorted(n for n, cls in SAMPLERS.items() if cls is not Fixed))
-        raise ConfigError(
-            f"weighting {scheme!r} keeps one weight per point, so condition {name!r} needs "
-            f"the 'fixed' sampler (with train.batch_size >= sampler.size), not "
-            f"{type(sampler).__name__}; "
-            f"it cannot be combined with samplers that move their points: {others}"
-        )
-    if sampler.batch_size < sampler.size:
-        raise ConfigError(
-            f"weighting {scheme!r} needs the whole fixed set in every batch: condition "
-            f"{name!r} has batch_size {sampler.batch_size} < sampler.size {sampler.size}; set "
-            f"train.batch_size >= {sampler.size} or sampler.size <= {sampler.batch_size}"
-        )
-    return sampler.size
+from adapinn.weighting.base import (
+    AbstractWeighting,
+    WeightingContext,
+    Weights,
+    fixed_set_size,
+)
 
 
 class SelfAdaptive(AbstractWeighting):
@@ -97,7 +79,7 @@ class SelfAdaptive(AbstractWeighting):
         return {"lambda": lam, "opt": self.optimizer.init(lam)}
 
     def init_for(self, samplers: Mapping[str, Any]) -> dict[str, Any]:
-        return self.init_sizes({n: fixed_set_size(n, s) for n, s in samplers.items()})
+        return self.init_sizes({n: fixed_set_size(n, s, "sa") for n, s in samplers.items()})
 
     def init(self, names: Sequence[str]) -> dict[str, Any]:
         raise ConfigError("weighting 'sa' is sized by its samplers: use init_for(samplers) or "
