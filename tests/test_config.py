@@ -29,12 +29,29 @@ def test_cpu30_preset_keeps_the_base_weighting_and_replaces_the_network():
     assert cpu30.network.name == "modified_mlp" and cpu30.network.periodic
     assert (cpu30.network.fourier_features, cpu30.network.factorized) == (128, True)
     assert cpu30.weighting == quick.weighting and cpu30.train.grad_clip == 1.0
-    assert (cpu30.train.batch_size, cpu30.train.time_budget_s) == (1024, 1700)
+    train = cpu30.train
+    assert (train.batch_size, train.decay_steps, train.steps) == (256, 6000, 300_000)
 
 
 def test_overrides_and_seed_win_over_presets():
     cfg = resolve("burgers", overrides=["train.steps=7", "network.width=8"], seed=3)
     assert (cfg.train.steps, cfg.network.width, cfg.seed) == (7, 8, 3)
+
+
+def test_renaming_a_sampler_drops_its_options_but_a_network_keeps_its_embeddings():
+    cfg = resolve(
+        "allen_cahn",
+        preset="cpu30",
+        overrides=["sampler.name=rad", "sampler.k=2.0", "sampler.name=uniform"]
+        + ["network.name=pirate"],
+    )
+    assert cfg.sampler.name == "uniform" and "k" not in cfg.sampler.model_extra
+    assert cfg.network.name == "pirate"
+    assert (cfg.network.width, cfg.network.fourier_features, cfg.network.factorized) == (
+        128,
+        128,
+        True,
+    )
 
 
 @pytest.mark.parametrize(

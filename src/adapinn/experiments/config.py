@@ -123,15 +123,18 @@ class RunConfig(_Strict):
     seed: int = 0
 
 
-def _merge(base: dict, override: dict) -> dict:
-    """Deep-merge `override` into `base`; a section whose `name` changes is replaced whole
-    (the options of the old sampler/weighting/problem do not apply to the new one)."""
-    if "name" in override and base.get("name", override["name"]) != override["name"]:
+def _merge(base: dict, override: dict, section: str = "") -> dict:
+    """Deep-merge `override` into `base`. A sampler, weighting, problem or aggregator section
+    whose `name` changes is replaced whole: the old entry's options do not apply to the new
+    one. The network section always merges: width, depth and embeddings are shared by every
+    architecture, so `network.name=pirate` keeps them."""
+    renamed = "name" in override and base.get("name", override["name"]) != override["name"]
+    if renamed and section != "network":
         return dict(override)
     out = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = _merge(out[key], value, key if not section else f"{section}.{key}")
         else:
             out[key] = value
     return out
