@@ -33,7 +33,7 @@ def main() -> None:
     data = loadmat(args.mat)
     t, x, u = data["t"].ravel(), data["x"].ravel(), data["usol"]
     if u.shape != (t.size, x.size):
-        u = u.T  # jaxpi stores some solutions as (x, t)
+        raise SystemExit(f"{args.mat}: usol has shape {u.shape}, expected (len(t), len(x))")
     tt, xx = np.meshgrid(t, x, indexing="ij")
     points = jnp.asarray(np.stack([tt.ravel(), xx.ravel()], 1), jnp.float32)
     pred = np.asarray(jax.vmap(lambda p: state.model(p)[0])(points)).reshape(u.shape)
