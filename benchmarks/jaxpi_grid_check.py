@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 from scipy.io import loadmat
 
 from adapinn.experiments.config import load_yaml, validate
+from adapinn.problems.base import ReferenceData
 from adapinn.train import checkpoint
+from adapinn.train.evaluate import relative_l2
 from adapinn.train.fit import build
 
 
@@ -34,10 +33,7 @@ def main() -> None:
     t, x, u = data["t"].ravel(), data["x"].ravel(), data["usol"]
     if u.shape != (t.size, x.size):
         raise SystemExit(f"{args.mat}: usol has shape {u.shape}, expected (len(t), len(x))")
-    tt, xx = np.meshgrid(t, x, indexing="ij")
-    points = jnp.asarray(np.stack([tt.ravel(), xx.ravel()], 1), jnp.float32)
-    pred = np.asarray(jax.vmap(lambda p: state.model(p)[0])(points)).reshape(u.shape)
-    error = np.linalg.norm(pred - u) / np.linalg.norm(u)
+    error = relative_l2(state.model, ReferenceData.from_grid((t, x), u))
     grid = f"{u.shape[0]} x {u.shape[1]}"
     print(f"step {meta['step']}: rel. L2 on {args.mat.name} ({grid}) = {error:.4e}")
 
