@@ -14,11 +14,11 @@ from pathlib import Path
 
 from scipy.io import loadmat
 
+from adapinn.experiments.build import build
 from adapinn.experiments.config import load_yaml, validate
 from adapinn.problems.base import ReferenceData
 from adapinn.train import checkpoint
 from adapinn.train.evaluate import relative_l2
-from adapinn.train.fit import build
 
 
 def main() -> None:

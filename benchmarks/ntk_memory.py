@@ -25,9 +25,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from adapinn.experiments.build import build
 from adapinn.experiments.config import build_config
 from adapinn.nn import count_parameters
-from adapinn.train.fit import build
 from adapinn.weighting import NTK
 
 GIB = 2**30

@@ -48,8 +48,8 @@ def sampler_options(name: str, batch: int, pool_mult: int, refresh: int) -> list
 
 def build_chunk(name: str, args: argparse.Namespace):
     """(compiled chunk, state, sampler-state MB, temp MB) for one sampler."""
+    from adapinn.experiments.build import build
     from adapinn.experiments.presets import resolve
-    from adapinn.train.fit import build
 
     overrides = [f"train.batch_size={args.batch}", f"network.width={args.width}",
                  f"network.depth={args.depth}", f"network.fourier_features={args.fourier}",

@@ -28,9 +28,10 @@ def worker(args: argparse.Namespace) -> dict:
     """Compile one chunk of `args.steps` steps on all visible devices and time it."""
     import jax
 
+    from adapinn.experiments.build import build
     from adapinn.experiments.presets import resolve
     from adapinn.train import sharding
-    from adapinn.train.fit import build, compile_chunk
+    from adapinn.train.loop import compile_chunk
 
     overrides = [f"train.batch_size={args.batch}", f"network.width={args.width}",
                  f"network.depth={args.depth}", *args.set]

@@ -2,8 +2,8 @@
 
 import pytest
 
+from adapinn.experiments.fit import fit
 from adapinn.experiments.presets import resolve
-from adapinn.train.fit import fit
 
 pytestmark = pytest.mark.slow
 

@@ -36,8 +36,8 @@ def _max_diff(a, b) -> float:
 
 
 def _setup(overrides: list[str]):
+    from adapinn.experiments.build import build
     from adapinn.experiments.presets import resolve
-    from adapinn.train.fit import build
 
     return build(resolve("burgers", None, TINY + overrides), with_reference=False)
 
@@ -108,7 +108,7 @@ def _batches_and_grads(run, meshes: dict) -> dict:
 def _training(run, meshes: dict, steps: int) -> dict:
     """Two compiled chunks of `steps` steps per mesh: losses and final state."""
     from adapinn.train import sharding
-    from adapinn.train.fit import compile_chunk
+    from adapinn.train.loop import compile_chunk
 
     res, finals, count = {}, {}, _compile_counter()
     for name in ("d1", "d4"):
@@ -241,8 +241,8 @@ def _neighbours(meshes: dict) -> dict:
 def _indivisible_fit(out: Path) -> str:
     """fit() with a 66-point batch on 4 devices: the error, raised before `out` is made."""
     from adapinn.experiments.config import ConfigError
+    from adapinn.experiments.fit import fit
     from adapinn.experiments.presets import resolve
-    from adapinn.train.fit import fit
 
     try:
         fit(resolve("burgers", None, TINY + ["train.batch_size=66"]), out, progress=False)

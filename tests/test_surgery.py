@@ -13,11 +13,13 @@ import optax
 import pytest
 
 from adapinn.experiments.config import build_config
+from adapinn.experiments.fit import fit
 from adapinn.samplers import Fixed
 from adapinn.samplers.rad import RAD
 from adapinn.train import rounds
-from adapinn.train.fit import fit
-from adapinn.train.surgery import (
+from adapinn.train.trainer import Trainer
+from adapinn.weighting import FixedWeights
+from adapinn.weighting.surgery import (
     GTNState,
     PCGrad,
     Sum,
@@ -25,8 +27,6 @@ from adapinn.train.surgery import (
     gtn_normalise,
     project_conflicts,
 )
-from adapinn.train.trainer import Trainer
-from adapinn.weighting import FixedWeights
 from tests.test_weighting import make_trainer, small_net, transport_problem
 
 

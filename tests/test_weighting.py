@@ -13,6 +13,7 @@ import optax
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from adapinn.experiments.build import build
 from adapinn.experiments.config import ConfigError, NetworkConfig, build_config
 from adapinn.experiments.registry import WEIGHTINGS, weighting_from_spec
 from adapinn.nn import build_network
@@ -20,7 +21,6 @@ from adapinn.problems.base import Condition, Problem
 from adapinn.problems.derivatives import first_derivative
 from adapinn.problems.domains import Box
 from adapinn.samplers import Fixed, Uniform, unit_weights
-from adapinn.train.fit import build
 from adapinn.train.trainer import Trainer
 from adapinn.weighting import (
     NTK,

@@ -2,6 +2,7 @@
 adaptive loss weighting."""
 
 from adapinn.experiments.config import RunConfig
+from adapinn.experiments.fit import fit
 from adapinn.problems import (
     Box,
     Condition,
@@ -13,7 +14,6 @@ from adapinn.problems import (
     laplacian,
     second_derivative,
 )
-from adapinn.train.fit import fit
 
 __all__ = [
     "RunConfig", "fit", "Box", "Condition", "Problem", "ReferenceData", "Union",

@@ -12,9 +12,9 @@ from adapinn.errors import ConfigError
 
 
 def _run(args) -> int:
+    from adapinn.experiments.fit import fit
     from adapinn.experiments.presets import resolve
     from adapinn.train import distributed
-    from adapinn.train.fit import fit
 
     # Before any JAX computation: join the other processes of a multi-host job, if any.
     distributed.initialize(args.coordinator, args.num_processes, args.process_id,
@@ -140,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
+    from adapinn.errors import DivergenceError
     from adapinn.train.distributed import DistributedError
-    from adapinn.train.fit import DivergenceError
 
     try:
         return args.func(args)

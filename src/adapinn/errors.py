@@ -3,3 +3,7 @@
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message names the key and the fix."""
+
+
+class DivergenceError(RuntimeError):
+    """The loss became NaN or infinite; the last good state was kept as the checkpoint."""

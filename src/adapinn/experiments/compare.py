@@ -20,85 +20,31 @@ persistent compilation cache in OUT/.jax_cache (compile time is not part of the 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapinn.experiments import report
+from adapinn.experiments.arms import (
+    ARMS,
+    CACHE,
+    DEFAULT_SNAPSHOT_POINTS,
+    LOG_FILE,
+    SPEC_FILE,
+    UNBOUNDED_STEPS,
+    Arm,
+    Plan,
+    Spec,
+)
 from adapinn.experiments.config import (
     ConfigError,
     RunConfig,
     dump,
     load_yaml,
-    parse_override,
     validate,
 )
 from adapinn.experiments.presets import resolve
-
-ARMS = "arms"
-SPEC_FILE = "arm.yaml"
-LOG_FILE = "compare.log"
-CACHE = ".jax_cache"
-DEFAULT_SNAPSHOT_POINTS = 256
-UNBOUNDED_STEPS = 1_000_000_000
-"""`train.steps` of an equal-time arm: the time budget, not the step count, ends it."""
-
-
-@dataclass(frozen=True)
-class Spec:
-    """A registry name with options: "hardbank:p_max=0.3" -> name, ("p_max=0.3",)."""
-
-    name: str
-    options: tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, text: str) -> Spec:
-        name, *options = [part.strip() for part in text.strip().split(":")]
-        if not name:
-            raise ConfigError(f"empty name in {text!r}")
-        for item in options:
-            parse_override(item)  # raises a ConfigError naming the bad item
-        return cls(name, tuple(options))
-
-    @property
-    def label(self) -> str:
-        return ":".join((self.name, *self.options))
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One run of the comparison."""
-
-    sampler: Spec
-    weighting: Spec | None
-    seed: int
-
-    @property
-    def group(self) -> str:
-        """What the arm compares (seeds are replicates of a group)."""
-        if self.weighting is None:
-            return self.sampler.label
-        return f"{self.sampler.label} / {self.weighting.label}"
-
-    @property
-    def folder(self) -> str:
-        slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", self.group.replace(" / ", "__"))
-        return f"{slug}__s{self.seed}"
-
-
-@dataclass
-class Plan:
-    """What to run: arms with their resolved configs, and the budget."""
-
-    problem: str
-    arms: list[Arm]
-    configs: dict[Arm, RunConfig]
-    budget_steps: int | None = None
-    budget_seconds: float | None = None
-    command: str = ""
-    status: dict[Arm, str] = field(default_factory=dict)
 
 
 def split_list(text: str | None) -> list[Spec]:
@@ -204,8 +150,6 @@ def compare(problem: str, samplers: str, weightings: str | None = None, seeds: i
             command: str = "") -> Plan:
     """Plan, run every arm in turn (resumable), and write OUT/report.md; returns the plan
     with each arm's status."""
-    from adapinn.experiments import report
-
     p = plan(problem, samplers, weightings, seeds, budget_steps, budget_seconds,
              overrides, preset)
     p.command = command

@@ -10,12 +10,13 @@ options without touching this file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapinn.errors import ConfigError
+from adapinn.nn.spec import NetworkSpec
 
 __all__ = ["ConfigError", "RunConfig", "build_config", "validate"]
 
@@ -64,25 +65,8 @@ class RoundsConfig(_Strict):
                              "iterations lower the loss by less than this relative amount")
 
 
-class NetworkConfig(_Strict):
-    """The network: a trunk (`name`) with optional input embeddings and weight factorisation."""
-
-    name: Literal["mlp", "modified_mlp", "pirate", "siren"] = "mlp"
-    width: int = Field(64, gt=0)
-    depth: int = Field(4, gt=0, description="number of hidden layers (PirateNet: blocks)")
-    activation: Literal["tanh", "gelu", "sin", "swish"] = "tanh"
-    fourier_features: int = Field(0, ge=0, description="Gaussian Fourier features; 0 = off")
-    fourier_sigma: float = Field(1.0, gt=0)
-    fourier_trainable: bool = False
-    periodic: bool = Field(True, description="exact periodic embedding on periodic axes")
-    periodic_harmonics: int = Field(1, gt=0)
-    periodic_trainable: bool = False
-    factorized: bool = Field(False, description="random weight factorisation W = diag(exp(s)) V")
-    factorized_mu: float = 1.0
-    factorized_sigma: float = 0.1
-    siren_omega0: float = 30.0
-    pirate_ls_init: bool = Field(False, description="PirateNet: least-squares init from the IC")
-    dtype: Literal["float32", "float64"] = "float32"
+NetworkConfig = NetworkSpec
+"""The `network` section: `adapinn.nn.NetworkSpec` (its options live with the networks)."""
 
 
 class TrainConfig(_Strict):
@@ -113,7 +97,7 @@ class EvalConfig(_Strict):
 
 class RunConfig(_Strict):
     problem: ProblemConfig = Field(default_factory=ProblemConfig)
-    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     weighting: WeightingConfig = Field(default_factory=WeightingConfig)
     aggregator: AggregatorConfig = Field(default_factory=AggregatorConfig)
@@ -196,8 +180,10 @@ def validate(data: dict) -> RunConfig:
         lines = []
         for e in err.errors():
             key = ".".join(str(p) for p in e["loc"])
-            if e["type"] == "extra_forbidden":
+            if e["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
                 lines.append(f"unknown key {key!r}")
+            elif e["type"] == "value_error":  # a range check of a dataclass section
+                lines.append(e["msg"].removeprefix("Value error, "))
             else:
                 lines.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

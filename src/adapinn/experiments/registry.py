@@ -29,7 +29,6 @@ from adapinn.samplers import (
     RSmote,
     Uniform,
 )
-from adapinn.train.surgery import PCGrad, Sum
 from adapinn.weighting import (
     NTK,
     AbstractWeighting,
@@ -41,6 +40,7 @@ from adapinn.weighting import (
     SelfAdaptive,
 )
 from adapinn.weighting.chain import Chain
+from adapinn.weighting.surgery import PCGrad, Sum
 
 PROBLEMS: dict[str, Callable[..., Problem]] = {
     "burgers": burgers,

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from adapinn.experiments import snapshots  # noqa: E402
-from adapinn.experiments.compare import ARMS, Arm, Plan  # noqa: E402
+from adapinn.experiments.arms import ARMS, Arm, Plan  # noqa: E402
 
 FRACTIONS = (0.25, 0.5, 0.75)
 SNAPSHOT_COLUMNS = 3

@@ -32,7 +32,7 @@ def save(out: Path, run: Any, state: Any, step: int, n_points: int) -> Path:
 
     Args:
         out: run folder.
-        run: the `adapinn.train.fit.Run` (trainer, problem, reference).
+        run: the `adapinn.experiments.build.Run` (trainer, problem, reference).
         state: the current `TrainState` (host copy is fine).
         step: the global step (used in the file name and as the subset seed).
         n_points: at most this many points are kept.

@@ -1,11 +1,11 @@
 """Networks: each maps ONE point x of shape (in_size,) to (out_size,).
 
-`build_network(cfg, in_size, out_size, periodic, key)` turns a `NetworkConfig` into a `Network`:
+`build_network(cfg, in_size, out_size, periodic, key)` turns a `NetworkSpec` into a `Network`:
 input cast to the parameter dtype -> periodic embedding (on the problem's periodic axes) ->
 Gaussian Fourier features -> trunk (`mlp`, `modified_mlp`, `pirate`, `siren`).
 
 Seed 000's network (Allen-Cahn, inputs (t, x), x periodic with period 2) is
-`NetworkConfig(name="mlp", depth=4, width=256, fourier_features=256, fourier_sigma=1.0,
+`NetworkSpec(name="mlp", depth=4, width=256, fourier_features=256, fourier_sigma=1.0,
 periodic=True, factorized=True)` with `periodic=((1, 2.0),)`: 264,835 parameters.
 `fourier_sigma=1.0` is our choice (seed 000 does not state it; jaxpi uses scale 1-2 for
 Allen-Cahn).
@@ -20,13 +20,13 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from adapinn.experiments.config import NetworkConfig
 from adapinn.nn.embeddings import FourierFeatures, Network, PeriodicEmbedding
 from adapinn.nn.linear import Dense, Factorization, glorot_normal
 from adapinn.nn.mlp import ACTIVATIONS, MLP, get_activation
 from adapinn.nn.modified_mlp import ModifiedMLP
 from adapinn.nn.pirate import PirateBlock, PirateNet, pirate_least_squares_init
 from adapinn.nn.siren import Siren, siren_bound
+from adapinn.nn.spec import NetworkSpec
 
 __all__ = [
     "ACTIVATIONS",
@@ -37,6 +37,7 @@ __all__ = [
     "FourierFeatures",
     "ModifiedMLP",
     "Network",
+    "NetworkSpec",
     "PeriodicEmbedding",
     "PirateBlock",
     "PirateNet",
@@ -52,19 +53,19 @@ __all__ = [
 TrunkBuilder = Callable[..., eqx.Module]
 
 
-def _mlp(cfg: NetworkConfig, in_size: int, out_size: int, **kw) -> eqx.Module:
+def _mlp(cfg: NetworkSpec, in_size: int, out_size: int, **kw) -> eqx.Module:
     return MLP(in_size, out_size, cfg.width, cfg.depth, activation=cfg.activation, **kw)
 
 
-def _modified_mlp(cfg: NetworkConfig, in_size: int, out_size: int, **kw) -> eqx.Module:
+def _modified_mlp(cfg: NetworkSpec, in_size: int, out_size: int, **kw) -> eqx.Module:
     return ModifiedMLP(in_size, out_size, cfg.width, cfg.depth, activation=cfg.activation, **kw)
 
 
-def _pirate(cfg: NetworkConfig, in_size: int, out_size: int, **kw) -> eqx.Module:
+def _pirate(cfg: NetworkSpec, in_size: int, out_size: int, **kw) -> eqx.Module:
     return PirateNet(in_size, out_size, cfg.width, cfg.depth, activation=cfg.activation, **kw)
 
 
-def _siren(cfg: NetworkConfig, in_size: int, out_size: int, **kw) -> eqx.Module:
+def _siren(cfg: NetworkSpec, in_size: int, out_size: int, **kw) -> eqx.Module:
     return Siren(in_size, out_size, cfg.width, cfg.depth, omega0=cfg.siren_omega0, **kw)
 
 
@@ -74,7 +75,7 @@ TRUNKS: dict[str, TrunkBuilder] = {
     "pirate": _pirate,
     "siren": _siren,
 }
-"""Trunk builders by `NetworkConfig.name`: `(cfg, in_size, out_size, *, key, factorization,
+"""Trunk builders by `NetworkSpec.name`: `(cfg, in_size, out_size, *, key, factorization,
 dtype) -> module`."""
 
 
@@ -89,7 +90,7 @@ def _check_dtype(name: str) -> jnp.dtype:
 
 
 def _embeddings(
-    cfg: NetworkConfig,
+    cfg: NetworkSpec,
     in_size: int,
     periodic: tuple[tuple[int, float], ...],
     key: Array,
@@ -119,7 +120,7 @@ def _embeddings(
 
 
 def build_network(
-    cfg: NetworkConfig,
+    cfg: NetworkSpec,
     in_size: int,
     out_size: int,
     periodic: tuple[tuple[int, float], ...],

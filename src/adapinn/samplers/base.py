@@ -50,6 +50,12 @@ class AbstractSampler(eqx.Module):
     batch_size: int = eqx.field(static=True)
     refresh_every: int = eqx.field(static=True, default=0)
 
+    @property
+    def fixed_set_size(self) -> int | None:
+        """Size of the one point set this sampler keeps for the whole run (None: its points
+        move). Weightings with one weight per point need such a set."""
+        return None
+
     def init(self, key: Array) -> Any:
         """Initial state (a pytree of arrays; may be empty)."""
         return ()

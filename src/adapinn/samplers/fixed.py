@@ -39,6 +39,10 @@ class Fixed(AbstractSampler):
     size: int = eqx.field(static=True, default=4096)
     design: Literal["uniform", "lhs", "sobol"] = eqx.field(static=True, default="sobol")
 
+    @property
+    def fixed_set_size(self) -> int:
+        return self.size
+
     def init(self, key: Array) -> Array:
         n, d = self.size, self.domain.n_free
         if self.design == "uniform":

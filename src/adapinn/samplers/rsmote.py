@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from adapinn.mesh import map_points
 from adapinn.samplers.base import ScoreFn
 from adapinn.samplers.density import finite_scores, keep_inside
 from adapinn.samplers.pointset import PointSet, SetSampler, uniform_set
@@ -37,7 +38,7 @@ from adapinn.samplers.pointset import PointSet, SetSampler, uniform_set
 
 def nearest_neighbours(points: Array, k: int, chunk: int = 1024) -> Array:
     """Indices (n, k) of each point's k nearest other points (Euclidean), `chunk` rows at a time
-    (split over the devices of the data mesh, `adapinn.train.sharding.map_points`).
+    (split over the devices of the data mesh, `adapinn.mesh.map_points`).
 
     The k + 1 nearest of a row include the point itself at distance 0, which is dropped (with
     exact duplicates in the set, a duplicate may be dropped instead: the same location).
@@ -47,7 +48,6 @@ def nearest_neighbours(points: Array, k: int, chunk: int = 1024) -> Array:
         k: neighbours per point (static).
         chunk: rows per block of the (n, n) distance matrix (bounds memory to chunk * n).
     """
-    from adapinn.train.sharding import map_points
 
     sq = jnp.sum(points**2, axis=-1)
 

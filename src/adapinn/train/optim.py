@@ -3,19 +3,19 @@
 
 import optax
 
-from adapinn.experiments.config import TrainConfig
 
-
-def learning_rate_schedule(cfg: TrainConfig) -> optax.Schedule:
+def learning_rate_schedule(lr: float, warmup_steps: int = 0, decay_steps: int = 2000,
+                           decay_rate: float = 0.9) -> optax.Schedule:
     """lr(s) = lr s / warmup for s < warmup, then lr decay_rate^((s - warmup) / decay_steps)."""
-    decay = optax.exponential_decay(cfg.lr, cfg.decay_steps, cfg.decay_rate)
-    if cfg.warmup_steps == 0:
+    decay = optax.exponential_decay(lr, decay_steps, decay_rate)
+    if warmup_steps == 0:
         return decay
-    warmup = optax.linear_schedule(0.0, cfg.lr, cfg.warmup_steps)
-    return optax.join_schedules([warmup, decay], [cfg.warmup_steps])
+    warmup = optax.linear_schedule(0.0, lr, warmup_steps)
+    return optax.join_schedules([warmup, decay], [warmup_steps])
 
 
-def adam(cfg: TrainConfig) -> optax.GradientTransformation:
-    """Adam on the schedule above, with optional gradient clipping."""
-    parts = [optax.clip_by_global_norm(cfg.grad_clip)] if cfg.grad_clip else []
-    return optax.chain(*parts, optax.adam(learning_rate_schedule(cfg)))
+def adam(schedule: optax.Schedule, grad_clip: float | None = None
+         ) -> optax.GradientTransformation:
+    """Adam on a learning-rate schedule, with optional global-norm gradient clipping."""
+    parts = [optax.clip_by_global_norm(grad_clip)] if grad_clip else []
+    return optax.chain(*parts, optax.adam(schedule))

@@ -6,6 +6,7 @@ import json
 import resource
 import shutil
 from pathlib import Path
+from typing import Any
 
 from adapinn.errors import ConfigError
 
@@ -14,6 +15,16 @@ METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 OWNED = (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, "checkpoint.eqx", "checkpoint.json",
          "run.log", "plots", "snapshots")
+
+
+def row(step: int, phase: str, metrics: dict, lr: float, rel_l2, times: dict) -> dict:
+    """One metrics.jsonl row: step, phase, clocks, rel. L2, lr, loss, and per-term losses and
+    weights (`loss_NAME`, `weight_NAME`)."""
+    out: dict[str, Any] = {"step": step, "phase": phase, **times, "rel_l2": rel_l2, "lr": lr,
+                           "loss": float(metrics["loss"])}
+    out.update({f"loss_{k}": float(v) for k, v in metrics["terms"].items()})
+    out.update({f"weight_{k}": float(v) for k, v in metrics.get("weights", {}).items()})
+    return out
 
 
 def peak_rss_mb() -> float:

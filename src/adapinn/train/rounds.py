@@ -80,45 +80,41 @@ def refresh_samplers(trainer: Trainer, state: TrainState, key: Array) -> TrainSt
     return eqx.tree_at(lambda s: s.sampler_states, state, sampler_states)
 
 
-def end_round(run: Any, state: TrainState, weights: dict, step: int, train_time: float,
-              metrics_log: records.MetricsLog, evaluate, wall_start: float, mesh=None):
+def end_round(session: Any, trainer: Trainer, state: TrainState, weights: dict, step: int,
+              adam_steps: int, lbfgs_steps: int, lbfgs_tol: float):
     """L-BFGS on the current training set, log it, then refresh the samplers.
 
     Args:
-        run: the `fit.Run` (trainer, config, problem).
+        session: the run's `loop.Session` (log, evaluation, clocks, mesh); the round's
+            time is added to its `train_time`.
+        trainer: the run's trainer.
         state: the train state after the round's Adam steps.
         weights: the last Adam step's (mean) weight per term.
         step: Adam steps done (the round's end).
-        train_time: training seconds so far; the round's time is added.
-        metrics_log, evaluate, wall_start: the fit loop's log, evaluator and start time.
-        mesh: the data mesh (batches split over it), or None.
+        adam_steps, lbfgs_steps, lbfgs_tol: the rounds' settings (see the module docstring).
 
     Returns:
-        (state, train_time, rel_l2 after L-BFGS).
+        (state, rel_l2 after L-BFGS).
     """
-    from adapinn.train.fit import _row
-
-    trainer, rc = run.trainer, run.config.rounds
     t0 = time.perf_counter()
     k_batch, k_refresh = jax.random.split(jax.random.fold_in(state.key, 11))
     batches = draw_batches(trainer, state, k_batch)
-    if mesh is not None:
-        batches = sharding.shard_global(batches, mesh)
+    if session.mesh is not None:
+        batches = sharding.shard_global(batches, session.mesh)
     weights = {n: jnp.asarray(w) for n, w in weights.items()}
     model, done, value = state.model, 0, None
-    if rc.lbfgs_steps > 0:
-        model, done, value = lbfgs_round(trainer, model, batches, weights, rc.lbfgs_steps,
-                                         rc.lbfgs_tol)
+    if lbfgs_steps > 0:
+        model, done, value = lbfgs_round(trainer, model, batches, weights, lbfgs_steps,
+                                         lbfgs_tol)
     state = eqx.tree_at(lambda s: s.model, state, model)
-    with sharding.use_mesh(mesh):
+    with sharding.use_mesh(session.mesh):
         state = refresh_samplers(trainer, state, k_refresh)
     jax.block_until_ready(state)
-    train_time += time.perf_counter() - t0
-    rel = evaluate(state.model)
+    session.train_time += time.perf_counter() - t0
+    rel = session.evaluate(state.model)
     terms = trainer.term_losses(state.model, batches)
     loss = value if value is not None else float(sum(weights[k] * terms[k] for k in terms))
     metrics = {"loss": loss, "terms": terms, "weights": weights}
-    times = {"wall_time_s": train_time, "elapsed_s": time.perf_counter() - wall_start}
-    row = _row(step, "lbfgs", metrics, 0.0, rel, times)
-    metrics_log.append({**row, "round": -(-step // rc.adam_steps), "lbfgs_iters": done})
-    return state, train_time, rel
+    row = records.row(step, "lbfgs", metrics, 0.0, rel, session.times())
+    session.metrics_log.append({**row, "round": -(-step // adam_steps), "lbfgs_iters": done})
+    return state, rel

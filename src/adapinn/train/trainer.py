@@ -21,12 +21,12 @@ import jax.numpy as jnp
 import optax
 from jax import Array
 
+from adapinn.mesh import map_points, shard_points
 from adapinn.problems.base import Problem
 from adapinn.samplers.base import AbstractSampler, Batch, ScoreFn
-from adapinn.train.sharding import map_points, shard_points
 from adapinn.train.state import TrainState
-from adapinn.train.surgery import PCGrad, Sum
 from adapinn.weighting.base import AbstractWeighting, WeightingContext
+from adapinn.weighting.surgery import PCGrad, Sum
 
 
 def params_of(model: eqx.Module) -> Any:

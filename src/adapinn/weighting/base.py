@@ -98,22 +98,22 @@ def moving_average(old: Weights, target: Weights, momentum: float) -> Weights:
 
 def fixed_set_size(name: str, sampler: Any, scheme: str) -> int:
     """Size of the fixed point set a sampler returns whole at every step, or a ConfigError
-    naming the weighting `scheme` that needs it (the schemes with `point_state`)."""
-    from adapinn.experiments.registry import SAMPLERS
-    from adapinn.samplers.fixed import Fixed
+    naming the weighting `scheme` that needs it (the schemes with `point_state`).
 
-    if not isinstance(sampler, Fixed):
-        others = ", ".join(sorted(n for n, cls in SAMPLERS.items() if cls is not Fixed))
+    A sampler declares such a set by its `fixed_set_size` attribute (the `fixed` sampler: its
+    `size`; None for samplers that move their points)."""
+    size = getattr(sampler, "fixed_set_size", None)
+    if size is None:
         raise ConfigError(
             f"weighting {scheme!r} keeps one weight per point, so condition {name!r} needs "
             f"the 'fixed' sampler (with train.batch_size >= sampler.size), not "
-            f"{type(sampler).__name__}; it cannot be combined with samplers that move their "
-            f"points: {others}"
+            f"{type(sampler).__name__}: it cannot be combined with a sampler that moves its "
+            "points"
         )
-    if sampler.batch_size < sampler.size:
+    if sampler.batch_size < size:
         raise ConfigError(
             f"weighting {scheme!r} needs the whole fixed set in every batch: condition "
-            f"{name!r} has batch_size {sampler.batch_size} < sampler.size {sampler.size}; set "
-            f"train.batch_size >= {sampler.size} or sampler.size <= {sampler.batch_size}"
+            f"{name!r} has batch_size {sampler.batch_size} < sampler.size {size}; set "
+            f"train.batch_size >= {size} or sampler.size <= {sampler.batch_size}"
         )
-    return sampler.size
+    return size

@@ -5,7 +5,7 @@ point. Stacking them for a batch of B points costs B x P floats (8192 x 265K x 4
 seed 000's network; jaxpi ran out of 47.9 GB this way). Here `lax.map(..., batch_size=chunk)`
 vmaps over `chunk` points at a time and reduces every per-point gradient to a scalar before
 the next chunk, so memory is O(chunk x P) whatever B is. Inside a data mesh the chunks are
-split over the devices (`sharding.map_points`).
+split over the devices (`adapinn.mesh.map_points`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from adapinn.train import sharding
+from adapinn import mesh
 from adapinn.weighting.base import PointResidual, WeightingContext
 
 
@@ -47,7 +47,7 @@ def point_jacobian_sq_norms(fn: PointResidual, params: Any, points: Array,
 
     if chunk is None:
         return jax.vmap(one)(points)
-    return sharding.map_points(one, points, min(chunk, points.shape[0]))
+    return mesh.map_points(one, points, min(chunk, points.shape[0]))
 
 
 def squared_residual_fn(fn: PointResidual) -> PointResidual:

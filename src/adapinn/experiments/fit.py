@@ -1,0 +1,169 @@
+"""`fit(config, out)`: build a run from its config, train it (the phases of `adapinn.train`:
+Adam chunks, optional rounds, optional L-BFGS finish), then write the summary and plots.
+Everything a run produces lands in its folder."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+from adapinn.errors import ConfigError
+from adapinn.experiments import snapshots
+from adapinn.experiments.build import Run, build, schedule_of
+from adapinn.experiments.config import RunConfig, dump
+from adapinn.nn import count_parameters
+from adapinn.problems.base import Problem
+from adapinn.train import checkpoint, distributed, records, rounds, sharding
+from adapinn.train.lbfgs import lbfgs_phase
+from adapinn.train.loop import Session, adam_phase, compile_chunk
+
+log = logging.getLogger("adapinn")
+
+
+def fit(config: RunConfig, out: Path | str, resume: bool = False, overwrite: bool = False,
+        progress: bool = True, problem: Problem | None = None,
+        devices: int | None = None) -> dict:
+    """Train the configured run into folder `out` and return its summary.
+
+    Args:
+        config: the validated run configuration (saved as config.yaml in `out`).
+        out: the run folder.
+        resume: continue the run saved in `out` from its checkpoint.
+        overwrite: replace the run saved in `out`.
+        progress: show a progress bar.
+        problem: a user-defined `Problem` to train instead of the registry's `config.problem`.
+        devices: how many devices to split each batch over (default: all visible, of all
+            processes; see `adapinn.train.sharding`). Only process 0 writes `out`.
+    """
+    out = Path(out)
+    main, tc = distributed.is_main_process(), config.train
+    mesh = sharding.data_mesh(devices)
+    sharding.check_divisible(_split_sizes(tc), mesh.size)
+    if main:
+        records.prepare(out, resume, overwrite)
+        if resume:
+            _check_resumable(out, config)
+        (out / records.CONFIG_FILE).write_text(dump(config))
+    wall_start = time.perf_counter()
+    run = build(config, problem=problem)
+    state, meta = run.state, {}
+    if resume and checkpoint.exists(out):
+        state, meta = checkpoint.load(out, state)
+    start_step = int(meta.get("step", 0))
+    state = sharding.replicate(state, mesh)  # placed once: the chunk compiles once
+    metrics_log = (records.MetricsLog(out / records.METRICS_FILE,
+                                      keep_until=start_step if resume else None)
+                   if main else distributed.MemoryLog())
+    session = Session(out, mesh, main, metrics_log, run.reference, wall_start,
+                      float(meta.get("train_time_s", 0.0)),
+                      on_eval=_snapshot_hook(run, out) if main and tc.snapshot_points else None)
+    chunk = math.gcd(tc.scan_steps, tc.eval_every, tc.checkpoint_every,
+                     config.rounds.adam_steps if config.rounds.enabled else 0)
+    step_fn, compile_time = compile_chunk(run.trainer, state, chunk, mesh)
+    log.info("compiled %d-step chunk for %d device(s) in %.1f s", chunk, mesh.size,
+             compile_time)
+
+    rc = config.rounds
+    state, step, last_weights = adam_phase(
+        session, run.trainer, state, start_step, step_fn, chunk, tc, schedule_of(config),
+        progress=progress, desc=run.problem.name,
+        round_due=lambda s: rounds.round_due(s, rc.adam_steps, tc.steps),
+        end_round=functools.partial(_end_round, session, run) if rc.enabled else None)
+    adam_time, adam_steps = session.train_time, step
+    if tc.lbfgs_steps > 0 and meta.get("phase") != "lbfgs":
+        weights = {n: jnp.asarray(w) for n, w in last_weights.items()}
+        state, rel = lbfgs_phase(session, run.trainer, state, weights, step, tc.lbfgs_steps,
+                                 tc.lbfgs_batch_size, tc.condition_batch_size, tc.eval_every)
+        step += tc.lbfgs_steps
+        session.save(state, step, "lbfgs", rel)
+
+    summary = _summary(run, session, state, adam_steps, adam_time, compile_time)
+    if main:
+        records.write_summary(out, summary)
+    if main and run.reference is not None:
+        from adapinn.experiments import plots
+
+        plots.write_run_plots(out, sharding.local_copy(state.model), run.reference,
+                              session.metrics_log.rows, run.problem)
+    return summary
+
+
+def _end_round(session: Session, run: Run, state, weights: dict, step: int):
+    rc = run.config.rounds
+    return rounds.end_round(session, run.trainer, state, weights, step, rc.adam_steps,
+                            rc.lbfgs_steps, rc.lbfgs_tol)
+
+
+def _snapshot_hook(run: Run, out: Path):
+    """Save the sampler's points at each evaluation (`train.snapshot_points`)."""
+
+    def hook(state, step: int) -> None:
+        snapshots.save(out, run, sharding.local_copy(state), step,
+                       run.config.train.snapshot_points)
+
+    return hook
+
+
+def _summary(run: Run, session: Session, state, adam_steps: int,
+             adam_time: float, compile_time: float) -> dict:
+    """summary.json: what was run, how well it did, and what it cost."""
+    config, tc = run.config, run.config.train
+    rel, best = session.evaluate(state.model), session.metrics_log.best
+    return {
+        "problem": run.problem.name,
+        "sampler": config.sampler.name,
+        "weighting": config.weighting.name,
+        "network": config.network.name,
+        "n_params": count_parameters(state.model),
+        "seed": config.seed,
+        "steps": tc.steps,
+        "lbfgs_steps": tc.lbfgs_steps,
+        "rel_l2": rel,
+        "best_rel_l2": best["rel_l2"] if best else rel,
+        "best_step": best["step"] if best else adam_steps,
+        "wall_time_s": time.perf_counter() - session.wall_start,
+        "compile_time_s": compile_time,
+        "train_time_s": session.train_time,
+        "steps_done": adam_steps,
+        "steps_per_s": adam_steps / adam_time if adam_time > 0 else None,
+        "peak_rss_mb": records.peak_rss_mb(),
+        "device": str(jax.devices()[0].device_kind),
+        "n_devices": session.mesh.size,
+        "n_processes": jax.process_count(),
+    }
+
+
+def _split_sizes(tc) -> dict[str, int]:
+    """The per-step point counts that are split over the devices, by config key."""
+    sizes = {"train.batch_size": tc.batch_size,
+             "train.condition_batch_size": tc.condition_batch_size}
+    if tc.lbfgs_steps > 0:
+        sizes["train.lbfgs_batch_size"] = tc.lbfgs_batch_size
+    return sizes
+
+
+_RESUMABLE_BUDGETS = ("steps", "time_budget_s", "lbfgs_steps", "lbfgs_batch_size")
+
+
+def _check_resumable(out: Path, config: RunConfig) -> None:
+    """A resumed run must use the saved config; only its budgets may change (train.steps,
+    train.time_budget_s, and the L-BFGS finish: train.lbfgs_steps, train.lbfgs_batch_size)."""
+    from adapinn.experiments.config import load_yaml, validate
+
+    saved = validate(load_yaml(out / records.CONFIG_FILE))
+    a, b = saved.model_dump(), config.model_dump()
+    for budget in _RESUMABLE_BUDGETS:
+        a["train"][budget] = b["train"][budget] = None
+    if a != b:
+        diffs = [k for k in b if a.get(k) != b.get(k)]
+        changeable = ", ".join(f"train.{budget}" for budget in _RESUMABLE_BUDGETS)
+        raise ConfigError(
+            f"--resume: the config differs from the one saved in {str(out)!r} (sections "
+            f"{diffs}); resume with the same config (only {changeable} may change)"
+        )

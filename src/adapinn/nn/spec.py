@@ -1,0 +1,56 @@
+"""`NetworkSpec`: every hyperparameter of a network, the one source of its options and
+defaults. It is a plain dataclass: `nn` knows nothing of configs, and the run configuration
+(`adapinn.experiments.config`) embeds it as its `network` section, where pydantic validates the
+types (and `__post_init__` the ranges)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+_POSITIVE = ("width", "depth", "fourier_sigma", "periodic_harmonics", "siren_omega0")
+
+
+@dataclass
+class NetworkSpec:
+    """The network: a trunk (`name`) with optional input embeddings and weight factorisation.
+
+    Attributes:
+        name: the trunk, one of `adapinn.nn.TRUNKS`.
+        width, depth: hidden width and number of hidden layers (PirateNet: blocks).
+        activation: hidden activation.
+        fourier_features: Gaussian Fourier features (even; 0 = off), scale `fourier_sigma`.
+        periodic: exact periodic embedding on the problem's periodic axes.
+        factorized: random weight factorisation W = diag(exp(s)) V (mu, sigma of s).
+        siren_omega0: SIREN's frequency factor.
+        pirate_ls_init: PirateNet: least-squares fit of the last layer to the initial
+            condition (Wang et al. 2024, section 4.2).
+        dtype: parameter dtype (float64 needs `jax.enable_x64`).
+    """
+
+    __pydantic_config__ = {"extra": "forbid"}  # read by pydantic where a config embeds this
+
+    name: Literal["mlp", "modified_mlp", "pirate", "siren"] = "mlp"
+    width: int = 64
+    depth: int = 4
+    activation: Literal["tanh", "gelu", "sin", "swish"] = "tanh"
+    fourier_features: int = 0
+    fourier_sigma: float = 1.0
+    fourier_trainable: bool = False
+    periodic: bool = True
+    periodic_harmonics: int = 1
+    periodic_trainable: bool = False
+    factorized: bool = False
+    factorized_mu: float = 1.0
+    factorized_sigma: float = 0.1
+    siren_omega0: float = 30.0
+    pirate_ls_init: bool = False
+    dtype: Literal["float32", "float64"] = "float32"
+
+    def __post_init__(self):
+        for key in _POSITIVE:
+            if not getattr(self, key) > 0:
+                raise ValueError(f"network.{key} must be > 0, got {getattr(self, key)!r}")
+        if self.fourier_features < 0 or self.fourier_features % 2:
+            raise ValueError("network.fourier_features must be an even number >= 0, got "
+                             f"{self.fourier_features}")

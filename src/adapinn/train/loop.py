@@ -1,0 +1,158 @@
+"""The Adam phase: a thin Python loop around the compiled multi-step function. The loop only
+keeps cadences (eval / log / checkpoint / rounds) and the time budget; the steps themselves,
+sampling included, run inside one AOT-compiled `lax.scan`.
+
+Nothing here knows the run configuration: budgets arrive as any object with the attributes of
+`AdamBudget` (the run config's `train` section is one), and everything a phase writes goes
+through a `Session`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import equinox as eqx
+import jax
+from jax.sharding import Mesh
+from tqdm.auto import tqdm
+
+from adapinn.errors import DivergenceError
+from adapinn.train import checkpoint, records, sharding
+from adapinn.train.evaluate import relative_l2
+from adapinn.train.state import TrainState
+from adapinn.train.trainer import Trainer
+
+log = logging.getLogger("adapinn")
+
+
+class AdamBudget(Protocol):
+    """What the Adam phase needs to know of its budget and cadences."""
+
+    steps: int
+    eval_every: int
+    checkpoint_every: int
+    time_budget_s: float | None
+
+
+@dataclass
+class Session:
+    """What the phases of one run share: its folder, log, reference and clocks.
+
+    Attributes:
+        out: the run folder (checkpoints).
+        mesh: the data mesh, or None.
+        main: this is process 0, the only one that writes `out`.
+        metrics_log: where rows go (`records.MetricsLog`).
+        reference: the evaluation set, or None (no rel. L2).
+        wall_start: `time.perf_counter()` at the start of the run.
+        train_time: seconds spent in compiled training calls (the compute budget).
+        on_eval: called with (state, step) after every Adam evaluation (snapshots).
+    """
+
+    out: Path
+    mesh: Mesh | None
+    main: bool
+    metrics_log: Any
+    reference: Any
+    wall_start: float
+    train_time: float = 0.0
+    on_eval: Callable[[TrainState, int], None] | None = field(default=None)
+
+    def evaluate(self, model) -> float | None:
+        """rel. L2 on a host copy: process 0 alone must not launch work on all devices."""
+        if self.reference is None:
+            return None
+        return relative_l2(sharding.local_copy(model), self.reference)
+
+    def save(self, state: TrainState, step: int, phase: str, rel: float | None) -> None:
+        if self.main:
+            checkpoint.save(self.out, sharding.local_copy(state),
+                            {"step": step, "phase": phase, "rel_l2": rel,
+                             "train_time_s": self.train_time})
+
+    def times(self) -> dict:
+        return {"wall_time_s": self.train_time,
+                "elapsed_s": time.perf_counter() - self.wall_start}
+
+
+def compile_chunk(trainer: Trainer, state: TrainState, n_steps: int, mesh: Mesh | None = None):
+    """AOT-compile `n_steps` fused steps; returns (callable on states, compile seconds).
+
+    With a `mesh`, the state must be replicated on it (`sharding.replicate`) and the points
+    of every batch and candidate pool are split over its "data" axis."""
+    dynamic, static = eqx.partition(state, eqx.is_array)
+
+    def chunk(dynamic):
+        new_state, metrics, first_bad = trainer.run(eqx.combine(dynamic, static), n_steps)
+        return eqx.filter(new_state, eqx.is_array), metrics, first_bad
+
+    start = time.perf_counter()
+    with sharding.use_mesh(mesh):
+        compiled = sharding.jit_replicated(chunk, mesh).lower(dynamic).compile()
+    seconds = time.perf_counter() - start
+
+    def call(state: TrainState):
+        new_dynamic, metrics, first_bad = compiled(eqx.filter(state, eqx.is_array))
+        return eqx.combine(new_dynamic, static), metrics, first_bad
+
+    return call, seconds
+
+
+def out_of_time(budget: AdamBudget, train_time: float) -> bool:
+    """The Adam phase has spent its training-time budget (`time_budget_s`)."""
+    return budget.time_budget_s is not None and train_time >= budget.time_budget_s
+
+
+RoundEnd = Callable[[TrainState, dict, int], tuple[TrainState, float | None]]
+"""`end_round(state, last_weights, step) -> (state, rel_l2)`, called when a round is due."""
+
+
+def adam_phase(session: Session, trainer: Trainer, state: TrainState, step: int, step_fn,
+               chunk: int, budget: AdamBudget, schedule, *, progress: bool = True,
+               desc: str = "", round_due: Callable[[int], bool] | None = None,
+               end_round: RoundEnd | None = None) -> tuple[TrainState, int, dict]:
+    """Compiled chunks of Adam steps until `budget.steps` or the time budget; evaluates, logs
+    and checkpoints on their cadences, and stops on a non-finite loss keeping the last good
+    state. Returns (state, steps done, the last step's weights)."""
+    bar = tqdm(total=budget.steps, initial=min(step, budget.steps), desc=desc,
+               unit="step", disable=not (progress and session.main), dynamic_ncols=True)
+    rel, last_weights = None, {n: 1.0 for n in trainer.names}
+    while step < budget.steps and not out_of_time(budget, session.train_time):
+        n = min(chunk, budget.steps - step)
+        call = step_fn if n == chunk else compile_chunk(trainer, state, n, session.mesh)[0]
+        t0 = time.perf_counter()
+        new_state, metrics, first_bad = call(state)
+        jax.block_until_ready(new_state)
+        session.train_time += time.perf_counter() - t0
+        if int(first_bad) >= 0:
+            session.save(state, step, "adam", rel)
+            bar.close()
+            raise DivergenceError(
+                f"loss became non-finite at step {int(first_bad)}; stopped, and kept the last "
+                f"good state (step {step}) as the checkpoint in {str(session.out)!r}. Try a "
+                "smaller train.lr, train.grad_clip=1.0 or a warm-up (train.warmup_steps)."
+            )
+        state, step, last_weights = new_state, step + n, metrics["weights"]
+        bar.update(n)
+        last = step == budget.steps or out_of_time(budget, session.train_time)
+        if step % budget.eval_every == 0 or last:
+            rel = session.evaluate(state.model)
+            lr = float(schedule(step - 1))
+            session.metrics_log.append(records.row(step, "adam", metrics, lr, rel,
+                                                   session.times()))
+            bar.set_postfix(loss=f"{float(metrics['loss']):.2e}",
+                            rel_l2=f"{rel:.2e}" if rel is not None else "n/a")
+            if session.on_eval is not None:
+                session.on_eval(state, step)
+        if step % budget.checkpoint_every == 0 or last:
+            session.save(state, step, "adam", rel)
+        if end_round is not None and round_due(step):
+            state, rel = end_round(state, last_weights, step)
+            session.save(state, step, "round", rel)
+    bar.close()
+    return state, step, last_weights
