@@ -9,13 +9,25 @@ import json
 import pytest
 
 from adapinn.cli import main
-from adapinn.experiments.compare import UNBOUNDED_STEPS, Spec, compare, plan
+from adapinn.experiments import report
+from adapinn.experiments.compare import (
+    UNBOUNDED_STEPS,
+    Spec,
+    _nice_cadence,
+    arm_state,
+    budget_warnings,
+    compare,
+    plan,
+)
 from adapinn.experiments.config import ConfigError, dump
 
 TINY = ["network.width=16", "network.depth=2", "eval.nt=21", "eval.nx=32",
         "train.lbfgs_steps=0", "train.batch_size=64", "train.condition_batch_size=32",
         "train.eval_every=10", "train.checkpoint_every=10", "train.scan_steps=10"]
 HARDBANK = "hardbank:start_step=0:ramp_steps=0:pool_mult=4:refresh_every=5"
+SMALL = [item for item in TINY if item.split("=")[0] not in
+         ("train.lbfgs_steps", "train.eval_every", "train.checkpoint_every")]
+"""TINY without the cadences and the L-BFGS switch: compare's own rules choose them."""
 
 
 def test_spec_parsing_and_labels():
@@ -92,3 +104,84 @@ def test_tiny_compare_writes_report_resumes_and_skips(tmp_path):
     assert set(second.status.values()) == {"skipped"}
     assert stamps == {n: (f / "summary.json").stat().st_mtime_ns for n, f in folders.items()}
     assert f"| {HARDBANK} | 1 |" in (out / "report.md").read_text()
+
+
+def test_lbfgs_finish_is_off_unless_set_and_the_report_says_when_it_is_on():
+    off = plan("burgers", "uniform", budget_seconds=5.0, overrides=SMALL)  # burgers.yaml: 6000
+    assert off.configs[off.arms[0]].train.lbfgs_steps == 0
+    assert "Adam only (no L-BFGS finish)" in report._markdown(off, [], False)
+    on = plan("burgers", "uniform", budget_seconds=5.0,
+              overrides=SMALL + ["train.lbfgs_steps=7"])
+    assert on.configs[on.arms[0]].train.lbfgs_steps == 7
+    assert "L-BFGS finish on (train.lbfgs_steps=7): the time budget includes it" in \
+        report._markdown(on, [], False)
+    steps = plan("burgers", "uniform", budget_steps=20, overrides=SMALL + ["train.lbfgs_steps=7"])
+    assert "each arm runs it after its Adam steps" in report._markdown(steps, [], False)
+
+
+def test_step_budget_fits_the_eval_and_checkpoint_cadences_unless_set():
+    def train(budget, extra=()):
+        p = plan("burgers", "uniform", budget_steps=budget, overrides=SMALL + list(extra))
+        return p.configs[p.arms[0]].train
+
+    small = train(20)  # burgers.yaml: eval_every 1000, checkpoint_every 5000; scan_steps 10
+    assert (small.eval_every, small.checkpoint_every, small.scan_steps) == (2, 4, 10)
+    big = train(5000, ["train.scan_steps=100"])
+    assert (big.eval_every, big.checkpoint_every) == (500, 1000)
+    kept = train(20, ["train.eval_every=50", "train.checkpoint_every=7"])
+    assert (kept.eval_every, kept.checkpoint_every) == (50, 7)
+    timed = plan("burgers", "uniform", budget_seconds=3.0, overrides=SMALL)
+    assert timed.configs[timed.arms[0]].train.eval_every == 1000  # no step count to fit
+    assert [_nice_cadence(t, 100) for t in (1, 3, 30, 99, 123, 1234)] == [1, 2, 25, 50, 100,
+                                                                          1200]
+
+
+def test_cadences_longer_than_the_step_budget_are_warned_about():
+    p = plan("burgers", "uniform,rad,hardbank:refresh_every=5", "fixed,gradnorm",
+             budget_steps=500, overrides=SMALL)
+    lines = budget_warnings(p)
+    assert any("rad / fixed: sampler.refresh_every=1000 exceeds the budget of 500 steps" in x
+               and "never refreshes" in x and "refresh_every=50" in x for x in lines)
+    assert any("hardbank:refresh_every=5 / fixed: sampler.start_step=15000" in x
+               and "start_step=0" in x for x in lines)
+    assert any("uniform / gradnorm: weighting.every=1000" in x for x in lines)
+    assert not any("sampler.refresh_every=5 " in x or x.startswith("warning: uniform / fixed")
+                   for x in lines)
+    assert budget_warnings(plan("burgers", "rad", budget_seconds=5.0, overrides=SMALL)) == []
+
+
+def test_tiny_step_budget_fills_every_rel_l2_column_and_warns(tmp_path):
+    """The packaged eval_every (1000) is far above a 20-step budget; compare fits it."""
+    lines: list[str] = []
+    p = compare("burgers", "rad:set_size=64:pool_size=256", budget_steps=20, overrides=SMALL,
+                out=tmp_path / "cmp", echo=lines.append)
+    assert set(p.status.values()) == {"ran"}
+    assert any("sampler.refresh_every=1000 exceeds the budget of 20 steps" in x for x in lines)
+    row = next(line for line in (tmp_path / "cmp" / "report.md").read_text().splitlines()
+               if line.startswith("| rad:"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert "n/a" not in cells[2:7]  # rel. L2 at 1/4, 1/2, 3/4, final, best
+    assert "Adam only" in (tmp_path / "cmp" / "report.md").read_text()
+
+
+def test_arm_state_compares_complete_configs(tmp_path):
+    """A finished arm whose config.yaml leaves defaults out (an older run) is still done."""
+    import yaml
+
+    p = plan("burgers", "uniform", "gradnorm", budget_steps=20, overrides=SMALL)
+    config = p.configs[p.arms[0]]
+    assert config.sampler.options == {"refresh_every": 0}  # complete: defaults written out
+    assert config.weighting.options["every"] == 1000 and "nu" in config.problem.options
+    folder = tmp_path / "arm"
+    assert arm_state(folder, config) == "new"
+    folder.mkdir()
+    short = config.model_dump(mode="json")
+    short["sampler"], short["problem"] = {"name": "uniform"}, {"name": "burgers"}
+    short["weighting"] = {"name": "gradnorm"}
+    (folder / "config.yaml").write_text(yaml.safe_dump(short))
+    assert arm_state(folder, config) == "resume"  # no summary yet
+    (folder / "summary.json").write_text("{}")
+    assert arm_state(folder, config) == "done"
+    short["weighting"]["every"] = 7
+    (folder / "config.yaml").write_text(yaml.safe_dump(short))
+    assert arm_state(folder, config) == "resume"

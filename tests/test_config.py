@@ -107,3 +107,64 @@ def test_changing_a_section_name_drops_the_old_entrys_options():
     cfg = resolve("burgers", overrides=["weighting.name=gradnorm"])
     assert cfg.weighting.name == "gradnorm" and cfg.weighting.options == {}
     build_weighting(cfg)
+
+
+@pytest.mark.parametrize("overrides", [["trian.steps=3"], ["sampeler.name=rad"]])
+def test_misspelt_section_lists_the_sections_and_suggests_the_nearest(overrides):
+    near = "train" if overrides[0].startswith("trian") else "sampler"
+    with pytest.raises(ConfigError, match=rf"unknown section '\w+' \(did you mean '{near}'\?\); "
+                                          "valid sections: problem, network, sampler, "
+                                          "weighting, aggregator, rounds, train, eval"):
+        resolve("burgers", overrides=overrides)
+
+
+def test_misspelt_section_or_key_in_a_yaml_file(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("problem: {name: burgers}\nsampeler: {name: rad}\n")
+    with pytest.raises(ConfigError, match=r"unknown section 'sampeler' \(did you mean "
+                                          r"'sampler'\?\); valid sections: problem"):
+        resolve(str(path))
+    path.write_text("network: {widht: 8}\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'network.widht' \(did you mean "
+                                          r"'network.width'\?\); keys of network: name, width"):
+        resolve(str(path))
+
+
+def test_complete_fills_every_named_sections_defaults_and_keeps_given_values(tmp_path):
+    from adapinn.experiments.config import dump, load_yaml, validate
+    from adapinn.experiments.registry import build_aggregator, complete
+
+    cfg = resolve("burgers", overrides=[
+        "sampler.name=hardbank", "sampler.p_max=0.3", "aggregator.name=pcgrad",
+        "aggregator.gtn=false", "weighting.name=chain",
+        "weighting.schemes=[{name: causal, tol: 2.0}, {name: gradnorm}, {name: fixed}]"])
+    full = complete(cfg)
+    assert full.sampler.options["p_max"] == 0.3 and full.sampler.options["start_step"] == 15000
+    assert set(full.sampler.options) == {
+        "refresh_every", "pool_mult", "top_frac", "bank_mult", "replace", "start_step",
+        "p_max", "ramp", "ramp_steps", "importance_weights", "iw_cells"}
+    assert full.aggregator.options == {"gtn": False, "momentum": 0.99, "eps": 1e-8}
+    causal, gradnorm, fixed = full.weighting.options["schemes"]
+    assert causal == {"name": "causal", "n_chunks": 32, "tol": 2.0, "time_axis": 0,
+                      "term": "pde"}
+    assert gradnorm["every"] == 1000 and gradnorm["normalisation"] == "mean"
+    assert fixed == {"name": "fixed", "weights": {}}
+    assert full.problem.options == {"nu": pytest.approx(0.01 / 3.141592653589793)}  # not nt/nx
+    assert complete(full) == full  # idempotent
+    (tmp_path / "config.yaml").write_text(dump(full))  # what a run saves
+    saved = load_yaml(tmp_path / "config.yaml")
+    assert saved["sampler"]["replace"] == "random" and validate(saved) == full
+    build_weighting(full), build_aggregator(full)
+    build_sampler(full.sampler, Box((0, 0), (1, 1)), 8)
+    fixed_weights = complete(build_config({"weighting": {"name": "fixed"}}))
+    assert fixed_weights.weighting.options == {"weights": {}}  # stored as (), written as {}
+    assert complete(resolve("burgers")).weighting.options["weights"]["ic"] == 10.0  # given
+
+
+def test_complete_reports_unknown_names_and_eval_grid_stays_the_evals():
+    from adapinn.experiments.registry import complete
+
+    with pytest.raises(ConfigError, match="valid samplers"):
+        complete(resolve("burgers", overrides=["sampler.name=magic"]))
+    full = complete(resolve("burgers", overrides=["eval.nt=11", "eval.nx=16"]))
+    assert build_problem(full).reference_data().values.shape == (11 * 16, 1)

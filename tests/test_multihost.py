@@ -59,9 +59,12 @@ def _finish(procs: list[subprocess.Popen], timeout: float) -> list[tuple[int, st
 
 
 def _leaves(path: Path) -> list[np.ndarray]:
-    """The arrays of an equinox checkpoint (consecutive .npy records)."""
+    """The arrays of a checkpoint (its record, then consecutive .npy records)."""
+    from adapinn.train import checkpoint
+
     out = []
     with path.open("rb") as f:
+        checkpoint._read_header(f, path.parent)
         while True:
             try:
                 out.append(np.load(f))

@@ -59,11 +59,14 @@ def _compare_parser(sub) -> None:
                      help="comma list of weightings (default: the config's)")
     cmp.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds 0..N-1")
     budget = cmp.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--budget-steps", type=int, metavar="S", help="Adam steps per arm")
+    budget.add_argument("--budget-steps", type=int, metavar="S",
+                        help="Adam steps per arm (train.eval_every and checkpoint_every are "
+                             "fitted to S unless --set)")
     budget.add_argument("--budget-seconds", type=float, metavar="T",
                         help="training seconds per arm (compute-normalised)")
     cmp.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="override a config key in every arm (repeatable)")
+                     help="override a config key in every arm (repeatable); the L-BFGS "
+                          "finish is off unless --set train.lbfgs_steps=N")
     cmp.add_argument("--preset", help="preset of the config (default: quick when offered)")
     cmp.add_argument("--out", help="report folder (default runs/compare-PROBLEM); rerun the "
                                    "same command to resume")
@@ -74,19 +77,58 @@ def _reference(args) -> int:
     import numpy as np
 
     from adapinn.reference import compute_reference
+    from adapinn.reference.cache import SOLVERS
 
+    if args.name not in SOLVERS:
+        raise ConfigError(f"unknown reference {args.name!r}; valid names: "
+                          f"{', '.join(sorted(SOLVERS))}")
+    out = args.out if args.out.endswith(".npz") else args.out + ".npz"  # as np.savez does
     t, x, u = compute_reference(args.name, nt=args.nt, nx=args.nx)
-    np.savez(args.out, t=t, x=x, u=u)
-    print(f"wrote {args.out}: t ({len(t)}), x ({len(x)}), u {u.shape}")
+    np.savez(out, t=t, x=x, u=u)
+    print(f"wrote {out}: t ({len(t)}), x ({len(x)}), u {u.shape}")
     return 0
 
 
 def _list(args) -> int:
-    from adapinn.experiments.registry import describe
+    from adapinn.experiments.registry import SELECTED_BY, describe
 
-    for kind, names in describe().items():
-        print(f"{kind}: {', '.join(names)}")
+    everything = describe()
+    kinds = _list_kinds(args.kinds, everything)
+    verbose = args.verbose or bool(args.kinds)
+    for kind in kinds:
+        entries = everything[kind]
+        key = f" ({SELECTED_BY[kind]})" if kind in SELECTED_BY else ""
+        print(f"{kind}{key}:")
+        width = max((len(e.name) for e in entries), default=0)
+        shared = (entries[0].options if len(entries) > 1 and verbose
+                  and all(e.options == entries[0].options for e in entries) else None)
+        for e in entries:
+            print(f"  {e.name:{width}}  {e.summary}".rstrip())
+            if verbose and shared is None:
+                for option in e.options:
+                    print(f"      {option}")
+        if shared:
+            print(f"  options (all {kind}):")
+            for option in shared:
+                print(f"      {option}")
+    if not verbose:
+        print("(adapinn list --verbose, or adapinn list KIND: each entry's options, "
+              "their types and defaults)")
     return 0
+
+
+def _list_kinds(asked: list[str], everything: dict) -> list[str]:
+    """The kinds to print: all, or those asked for ('sampler' and 'samplers' both work)."""
+    if not asked:
+        return list(everything)
+    kinds = []
+    for name in asked:
+        kind = name if name in everything else f"{name}s"
+        if kind not in everything:
+            raise ConfigError(f"adapinn list: unknown kind {name!r}; kinds: "
+                              f"{', '.join(everything)}")
+        kinds.append(kind)
+    return kinds
 
 
 def _distributed_arguments(run: argparse.ArgumentParser) -> None:
@@ -131,7 +173,12 @@ def parser() -> argparse.ArgumentParser:
     ref.add_argument("--out", required=True, help="output .npz file")
     ref.set_defaults(func=_reference)
 
-    lst = sub.add_parser("list", help="problems, samplers, weightings, networks, presets")
+    lst = sub.add_parser("list", help="problems, samplers, weightings, aggregators, "
+                                      "networks, protocols, loggers, presets")
+    lst.add_argument("kinds", nargs="*", metavar="KIND",
+                     help="only these kinds, with their options (e.g. samplers)")
+    lst.add_argument("-v", "--verbose", action="store_true",
+                     help="each entry's options with type and default")
     lst.set_defaults(func=_list)
     return p
 
@@ -140,13 +187,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
-    from adapinn.errors import DivergenceError
+    from adapinn.errors import DivergenceError, TrainingInterrupted
     from adapinn.train.distributed import DistributedError
 
     try:
         return args.func(args)
+    except TrainingInterrupted as err:
+        print(f"adapinn: {err}", file=sys.stderr)
+        return 130
     except (ConfigError, DivergenceError, DistributedError, FileNotFoundError) as err:
         print(f"adapinn: error: {err}", file=sys.stderr)
+        return 2
+    except (PermissionError, NotADirectoryError, IsADirectoryError, FileExistsError) as err:
+        # a path the user gave cannot be written (read-only folder, a file in the way)
+        what = f"cannot write {err.filename!r}: {err.strerror}" if err.filename else str(err)
+        print(f"adapinn: error: {what}", file=sys.stderr)
         return 2
 
 

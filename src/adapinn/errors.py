@@ -7,3 +7,8 @@ class ConfigError(ValueError):
 
 class DivergenceError(RuntimeError):
     """The loss became NaN or infinite; the last good state was kept as the checkpoint."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """A signal (Ctrl-C, SIGTERM) stopped training; a checkpoint of the last completed chunk
+    was saved, so the run resumes from there."""

@@ -39,9 +39,9 @@ def schedule_of(config: RunConfig):
 def build(config: RunConfig, with_reference: bool = True, problem: Problem | None = None) -> Run:
     """Turn a validated config into a trainer and an initial state (seeded by config.seed).
 
-    `problem` replaces the registry's `config.problem` (a user-defined PDE)."""
-    if config.network.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
+    `problem` replaces the registry's `config.problem` (a user-defined PDE). A float64 run
+    (`network.dtype`) must be built inside `jax.enable_x64(True)` (as `fit` does): the
+    process-wide switch is never flipped here."""
     try:
         return _build(config, with_reference, problem)
     except ValueError as err:  # a module rejecting its options: the user's to fix

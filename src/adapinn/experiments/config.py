@@ -9,8 +9,10 @@ options without touching this file.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -88,6 +90,12 @@ class TrainConfig(_Strict):
         None, gt=0, description="stop Adam once training time reaches this (equal-time runs)")
     snapshot_points: int = Field(
         0, ge=0, description="points of a drawn 'pde' batch saved at each eval; 0 = off")
+    loggers: list[Literal["wandb", "tensorboard"]] = Field(
+        default_factory=list, description="experiment trackers the metrics, config and plots "
+        "go to (any of wandb, tensorboard; see adapinn.train.loggers)")
+    logger_group: str | None = Field(
+        None, description="the trackers' group of runs (compare: the comparison's folder); "
+        "the run's name is its folder's")
 
 
 class EvalConfig(_Strict):
@@ -181,12 +189,40 @@ def validate(data: dict) -> RunConfig:
         for e in err.errors():
             key = ".".join(str(p) for p in e["loc"])
             if e["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
-                lines.append(f"unknown key {key!r}")
+                lines.append(_unknown_key(tuple(str(p) for p in e["loc"])))
             elif e["type"] == "value_error":  # a range check of a dataclass section
                 lines.append(e["msg"].removeprefix("Value error, "))
             else:
                 lines.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _keys_of(model: Any) -> list[str]:
+    """The keys a section (a pydantic model or a dataclass) accepts, in declaration order."""
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    if dataclasses.is_dataclass(model):
+        return [f.name for f in dataclasses.fields(model) if f.init]
+    return []
+
+
+def _unknown_key(loc: tuple[str, ...]) -> str:
+    """'unknown section ...' / 'unknown key ...' with the valid choices and the nearest one."""
+    if len(loc) == 1:
+        valid = [k for k, f in RunConfig.model_fields.items() if _keys_of(f.annotation)]
+        scalars = [k for k in RunConfig.model_fields if k not in valid]
+        near = difflib.get_close_matches(loc[0], list(RunConfig.model_fields), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        return (f"unknown section {loc[0]!r}{hint}; valid sections: {', '.join(valid)}; "
+                f"top-level keys: {', '.join(scalars)}")
+    key = ".".join(loc)
+    field = RunConfig.model_fields.get(loc[0])
+    valid = _keys_of(field.annotation) if field is not None and len(loc) == 2 else []
+    if not valid:
+        return f"unknown key {key!r}"
+    near = difflib.get_close_matches(loc[1], valid, n=1)
+    hint = f" (did you mean {loc[0] + '.' + near[0]!r}?)" if near else ""
+    return f"unknown key {key!r}{hint}; keys of {loc[0]}: {', '.join(valid)}"
 
 
 def dump(config: RunConfig) -> str:

@@ -4,9 +4,12 @@ Everything a run produces lands in its folder."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -14,13 +17,13 @@ import jax
 import jax.numpy as jnp
 
 from adapinn.errors import ConfigError
-from adapinn.experiments import snapshots
+from adapinn.experiments import registry, snapshots
 from adapinn.experiments.build import Run, build, schedule_of
 from adapinn.experiments.config import RunConfig, dump
 from adapinn.nn import count_parameters
 from adapinn.problems.base import Problem
-from adapinn.train import checkpoint, distributed, records, rounds, sharding
-from adapinn.train.lbfgs import lbfgs_phase
+from adapinn.train import checkpoint, distributed, loggers, records, rounds, sharding
+from adapinn.train.lbfgs import lbfgs_init, lbfgs_phase
 from adapinn.train.loop import Session, adam_phase, compile_chunk
 
 log = logging.getLogger("adapinn")
@@ -31,37 +34,62 @@ def fit(config: RunConfig, out: Path | str, resume: bool = False, overwrite: boo
         devices: int | None = None) -> dict:
     """Train the configured run into folder `out` and return its summary.
 
+    Nothing is written until the run is built (a config error leaves no trace). float64 runs
+    (`network.dtype`) train inside `jax.enable_x64(True)`, which ends with the run. Ctrl-C or
+    SIGTERM saves a checkpoint of the last completed chunk and raises `TrainingInterrupted`.
+
+    Resume rules: `resume=True` continues from the checkpoint with the saved config, of which
+    only the budgets may change (`train.steps`, `train.time_budget_s`, `train.lbfgs_steps`,
+    `train.lbfgs_batch_size`). More Adam steps continue Adam; a larger `train.lbfgs_steps`
+    continues the L-BFGS finish (with its memory); more Adam steps after a finish has run are
+    refused (they would train from the finished model).
+
     Args:
         config: the validated run configuration (saved as config.yaml in `out`).
         out: the run folder.
         resume: continue the run saved in `out` from its checkpoint.
         overwrite: replace the run saved in `out`.
-        progress: show a progress bar.
+        progress: show progress bars.
         problem: a user-defined `Problem` to train instead of the registry's `config.problem`.
         devices: how many devices to split each batch over (default: all visible, of all
             processes; see `adapinn.train.sharding`). Only process 0 writes `out`.
     """
-    out = Path(out)
+    config = registry.complete(config, problem=problem is None)  # config.yaml: exact
+    x64 = config.network.dtype == "float64"
+    with (jax.enable_x64(True) if x64 else contextlib.nullcontext(), _signals_interrupt(),
+          contextlib.ExitStack() as cleanup):  # cleanup: closes the loggers, also on errors
+        return _fit(config, Path(out), resume, overwrite, progress, problem, devices, cleanup)
+
+
+def _fit(config: RunConfig, out: Path, resume: bool, overwrite: bool, progress: bool,
+         problem: Problem | None, devices: int | None,
+         cleanup: contextlib.ExitStack) -> dict:
     main, tc = distributed.is_main_process(), config.train
     mesh = sharding.data_mesh(devices)
     sharding.check_divisible(_split_sizes(tc), mesh.size)
     if main:
-        records.prepare(out, resume, overwrite)
+        records.check_folder(out, resume, overwrite)
+        loggers.check_available(tc.loggers)
         if resume:
             _check_resumable(out, config)
-        (out / records.CONFIG_FILE).write_text(dump(config))
     wall_start = time.perf_counter()
     run = build(config, problem=problem)
-    state, meta = run.state, {}
-    if resume and checkpoint.exists(out):
-        state, meta = checkpoint.load(out, state)
-    start_step = int(meta.get("step", 0))
+    if main:  # built: now the folder may be written
+        records.prepare(out, resume, overwrite)
+        (out / records.CONFIG_FILE).write_text(dump(config))
+    state, meta, lbfgs_state = _restore(run, out, resume)
+    adam_done, lbfgs_done = meta["adam_steps"], meta["lbfgs_iterations"]
     state = sharding.replicate(state, mesh)  # placed once: the chunk compiles once
     metrics_log = (records.MetricsLog(out / records.METRICS_FILE,
-                                      keep_until=start_step if resume else None)
+                                      keep_until=(adam_done, lbfgs_done) if resume else None)
                    if main else distributed.MemoryLog())
+    tracker = cleanup.enter_context(_open_loggers(config, out, resume) if main
+                                    else loggers.Loggers())
+    if tracker:  # every row of the metrics log also goes to the loggers
+        metrics_log = loggers.LoggedMetrics(metrics_log, tracker)
     session = Session(out, mesh, main, metrics_log, run.reference, wall_start,
-                      float(meta.get("train_time_s", 0.0)),
+                      float(meta.get("train_time_s", 0.0)), weights=meta.get("weights"),
+                      adam_time=float(meta.get("adam_time_s", meta.get("train_time_s", 0.0))),
                       on_eval=_snapshot_hook(run, out) if main and tc.snapshot_points else None)
     chunk = math.gcd(tc.scan_steps, tc.eval_every, tc.checkpoint_every,
                      config.rounds.adam_steps if config.rounds.enabled else 0)
@@ -70,20 +98,20 @@ def fit(config: RunConfig, out: Path | str, resume: bool = False, overwrite: boo
              compile_time)
 
     rc = config.rounds
-    state, step, last_weights = adam_phase(
-        session, run.trainer, state, start_step, step_fn, chunk, tc, schedule_of(config),
+    state, step, _ = adam_phase(
+        session, run.trainer, state, adam_done, step_fn, chunk, tc, schedule_of(config),
         progress=progress, desc=run.problem.name,
         round_due=lambda s: rounds.round_due(s, rc.adam_steps, tc.steps),
         end_round=functools.partial(_end_round, session, run) if rc.enabled else None)
-    adam_time, adam_steps = session.train_time, step
-    if tc.lbfgs_steps > 0 and meta.get("phase") != "lbfgs":
-        weights = {n: jnp.asarray(w) for n, w in last_weights.items()}
-        state, rel = lbfgs_phase(session, run.trainer, state, weights, step, tc.lbfgs_steps,
-                                 tc.lbfgs_batch_size, tc.condition_batch_size, tc.eval_every)
-        step += tc.lbfgs_steps
-        session.save(state, step, "lbfgs", rel)
+    adam_time, adam_steps = session.adam_time, step
+    if tc.lbfgs_steps > lbfgs_done:
+        weights = {n: jnp.asarray((session.weights or {}).get(n, 1.0)) for n in run.trainer.names}
+        state, _, lbfgs_done = lbfgs_phase(session, run.trainer, state, weights, step, tc,
+                                           lbfgs_done, lbfgs_state, progress=progress,
+                                           desc=run.problem.name)
 
-    summary = _summary(run, session, state, adam_steps, adam_time, compile_time)
+    summary = {**_summary(run, session, state, adam_steps, adam_time, compile_time),
+               "lbfgs_iterations_done": lbfgs_done}
     if main:
         records.write_summary(out, summary)
     if main and run.reference is not None:
@@ -91,7 +119,61 @@ def fit(config: RunConfig, out: Path | str, resume: bool = False, overwrite: boo
 
         plots.write_run_plots(out, sharding.local_copy(state.model), run.reference,
                               session.metrics_log.rows, run.problem)
+    tracker.log_images({p.stem: p for p in sorted((out / "plots").glob("*.png"))})
     return summary
+
+
+def _open_loggers(config: RunConfig, out: Path, resume: bool) -> loggers.Loggers:
+    """The trackers of `train.loggers` (none: a no-op), named after the run folder."""
+    tc = config.train
+    return loggers.open_loggers(tc.loggers, out, config.model_dump(mode="json"),
+                                name=out.resolve().name, group=tc.logger_group,
+                                resumed=resume)
+
+
+def _restore(run: Run, out: Path, resume: bool):
+    """(state, checkpoint record, L-BFGS state or None): the checkpoint in `out` when resuming,
+    else the fresh state (a record of zero steps)."""
+    fresh = {"adam_steps": 0, "lbfgs_iterations": 0}
+    if not resume:
+        return run.state, fresh, None
+    if not checkpoint.exists(out):
+        log.warning("%s holds no checkpoint (the run stopped before its first one): starting "
+                    "again from step 0", out)
+        return run.state, fresh, None
+    lbfgs_like = lbfgs_init(run.state.model) if run.config.train.lbfgs_steps > 0 else None
+    state, meta, lbfgs_state = checkpoint.load(out, run.state, lbfgs_like)
+    adam, iterations = meta["adam_steps"], meta["lbfgs_iterations"]
+    if int(state.step) != adam:
+        raise ConfigError(f"checkpoint in {str(out)!r} is inconsistent: its record says {adam} "
+                          f"Adam steps, its state {int(state.step)}; start a new run")
+    if iterations > 0 and run.config.train.steps > adam:
+        raise ConfigError(
+            f"--resume: the run in {str(out)!r} already ran its L-BFGS finish ({iterations} "
+            f"iterations after {adam} Adam steps); more Adam steps (train.steps="
+            f"{run.config.train.steps}) would train from the finished model. Keep "
+            f"train.steps={adam} (a larger train.lbfgs_steps continues the finish) or start a "
+            "new run")
+    log.info("resuming %s after %d Adam steps and %d L-BFGS iterations", out, adam,
+             iterations)
+    return state, meta, lbfgs_state
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """SIGTERM behaves like Ctrl-C while training (the phases save a checkpoint and stop)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _end_round(session: Session, run: Run, state, weights: dict, step: int):
@@ -148,7 +230,8 @@ def _split_sizes(tc) -> dict[str, int]:
     return sizes
 
 
-_RESUMABLE_BUDGETS = ("steps", "time_budget_s", "lbfgs_steps", "lbfgs_batch_size")
+_RESUMABLE_BUDGETS = ("steps", "time_budget_s", "lbfgs_steps", "lbfgs_batch_size", "loggers",
+                      "logger_group")
 
 
 def _check_resumable(out: Path, config: RunConfig) -> None:

@@ -8,6 +8,7 @@ error that names the key and lists the valid ones.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import typing
@@ -162,14 +163,217 @@ def build_aggregator(config: RunConfig) -> Sum | PCGrad | None:
     return cls(**options)
 
 
-def describe() -> dict[str, list[str]]:
-    """Everything `adapinn list` prints."""
-    from adapinn.experiments.presets import preset_names
+_EVAL_OPTIONS = {"nt", "nx"}
+"""Problem options that `build_problem` fills from the `eval` section, not the problem's own."""
 
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One option of a registry entry: its config key, type, default and meaning."""
+
+    name: str
+    type: str
+    default: Any = dataclasses.MISSING  # MISSING: required
+    help: str = ""
+
+    def __str__(self) -> str:
+        default = "required" if self.default is dataclasses.MISSING else f"{self.default!r}"
+        text = f"{self.name}: {self.type} = {default}"
+        return f"{text}  ({self.help})" if self.help else text
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One thing `adapinn list` shows: a name, its one-line description and its options."""
+
+    name: str
+    summary: str
+    options: tuple[Option, ...] = ()
+
+
+def _type_name(tp: Any) -> str:
+    """int, float, 'a'|'b', list[str], ...: a type as a user writes it."""
+    if typing.get_origin(tp) is typing.Literal:
+        return "|".join(str(a) for a in typing.get_args(tp))
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    text = str(tp).replace("typing.", "").replace("adapinn.weighting.base.", "")
+    return text.replace("tuple[AbstractWeighting, ...]", "list of {name: ...} schemes")
+
+
+def _first_line(obj: Any) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _raw_defaults(entry: Any) -> dict[str, Any]:
+    """The declared defaults of an entry's options (dataclass field defaults or factories,
+    or a factory function's keyword defaults); options without one are left out."""
+    out: dict[str, Any] = {}
+    if dataclasses.is_dataclass(entry):
+        for f in dataclasses.fields(entry):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = f.default_factory()
+    else:
+        for p in inspect.signature(entry).parameters.values():
+            if p.default is not inspect.Parameter.empty:
+                out[p.name] = p.default
+    return out
+
+
+def option_defaults(entry: Any, exclude: set[str] = frozenset()) -> dict[str, Any]:
+    """The defaults of an entry's user-settable options as plain YAML values that validate
+    against the option's type (a stored form such as FixedWeights' `()` becomes `{}`)."""
+    types, raw = option_types(entry), _raw_defaults(entry)
+    out = {}
+    for name, tp in types.items():
+        if name in exclude or name not in raw:
+            continue
+        value = raw[name]
+        for candidate in (value, *_conversions(value)):
+            adapter = TypeAdapter(tp)
+            try:
+                checked = adapter.validate_python(candidate)
+            except (ValidationError, TypeError, ValueError):
+                continue
+            out[name] = adapter.dump_python(checked, mode="json")
+            break
+    return out
+
+
+def _conversions(value: Any) -> list[Any]:
+    """Other forms a stored default may be written in (pairs -> dict, tuple -> list)."""
+    out = []
+    for convert in (dict, list):
+        with contextlib.suppress(TypeError, ValueError):
+            out.append(convert(value))
+    return out
+
+
+def entry_options(entry: Any, exclude: set[str] = frozenset()) -> tuple[Option, ...]:
+    """Every user-settable option of an entry with its type and default (MISSING: required)."""
+    defaults = option_defaults(entry, exclude)
+    return tuple(Option(n, _type_name(t), defaults.get(n, dataclasses.MISSING))
+                 for n, t in option_types(entry).items() if n not in exclude)
+
+
+def _section_options(model: type, prefix: str, names: typing.Iterable[str]) -> tuple:
+    """Options of a config section (a pydantic model) with their defaults and descriptions."""
+    out = []
+    for name in names:
+        field = model.model_fields[name]
+        default = field.get_default(call_default_factory=True)
+        out.append(Option(f"{prefix}.{name}", _type_name(field.annotation), default,
+                          field.description or ""))
+    return tuple(out)
+
+
+NETWORK_SUMMARIES = {
+    "mlp": "Fully connected network: depth hidden layers of width units.",
+    "modified_mlp": "Modified MLP (Wang, Teng, Perdikaris 2021): two encoders gate every "
+                    "hidden layer.",
+    "pirate": "PirateNet (Wang et al. 2024): gated residual blocks with adaptive skip "
+              "connections (depth = blocks).",
+    "siren": "SIREN (Sitzmann et al. 2020): sine activations, frequency siren_omega0.",
+}
+LOGGER_SUMMARIES = {
+    "wandb": "Weights & Biases: metrics, config and plots (pip install -e \".[wandb]\"; "
+             "WANDB_MODE=offline).",
+    "tensorboard": "TensorBoard event files in RUN/tensorboard (pip install -e "
+                   "\".[tensorboard]\").",
+}
+
+
+def _protocols() -> list[Entry]:
+    from adapinn.experiments.config import RoundsConfig, TrainConfig
+
+    adam = ("steps", "batch_size", "condition_batch_size", "lr", "warmup_steps",
+            "decay_steps", "decay_rate", "grad_clip", "time_budget_s")
+    return [
+        Entry("adam", "Adam steps (always on): linear warm-up, then lr * rate^(step / "
+              "decay_steps); stops at train.steps or train.time_budget_s.",
+              _section_options(TrainConfig, "train", adam)),
+        Entry("lbfgs", "L-BFGS finish after Adam on a fixed set of points; on when "
+              "train.lbfgs_steps > 0.",
+              _section_options(TrainConfig, "train", ("lbfgs_steps", "lbfgs_batch_size"))),
+        Entry("rounds", "Adam-then-L-BFGS rounds (RAD / RSmote protocol); on with "
+              "rounds.enabled=true, samplers refresh once per round.",
+              _section_options(RoundsConfig, "rounds", RoundsConfig.model_fields)),
+    ]
+
+
+def describe() -> dict[str, list[Entry]]:
+    """Everything `adapinn list` prints: each registry's entries (sorted by name) with their
+    one-line descriptions and options (type and default)."""
+    from adapinn.experiments.config import NetworkConfig, TrainConfig
+    from adapinn.experiments.presets import DEFAULT_PRESET, preset_names
+
+    def entries(registry: Mapping[str, Any], exclude: set[str] = frozenset()) -> list[Entry]:
+        return [Entry(n, _first_line(e), entry_options(e, exclude))
+                for n, e in sorted(registry.items())]
+
+    network_options = tuple(o for o in entry_options(NetworkConfig) if o.name != "name")
+    networks = [Entry(n, NETWORK_SUMMARIES.get(n, ""), network_options) for n in NETWORKS]
+    presets = []
+    for item in preset_names():
+        config, preset = item.split(":", 1)
+        default = " (the default)" if preset == DEFAULT_PRESET else ""
+        presets.append(Entry(item, f"adapinn run {config} --preset {preset}{default}"))
+    logger_help = TrainConfig.model_fields["logger_group"].description or ""
+    loggers = [Entry(n, LOGGER_SUMMARIES[n],
+                     (Option("train.logger_group", "str | None", None, logger_help),))
+               for n in typing.get_args(typing.get_args(
+                   TrainConfig.model_fields["loggers"].annotation)[0])]
     return {
-        "problems": sorted(PROBLEMS),
-        "samplers": sorted(SAMPLERS),
-        "weightings": sorted(WEIGHTINGS),
-        "networks": list(NETWORKS),
-        "presets": preset_names(),
+        "problems": entries(PROBLEMS, _EVAL_OPTIONS),
+        "samplers": entries(SAMPLERS),
+        "weightings": entries(WEIGHTINGS),
+        "aggregators": entries(AGGREGATORS),
+        "networks": networks,
+        "protocols": _protocols(),
+        "loggers": loggers,
+        "presets": presets,
     }
+
+
+SELECTED_BY = {
+    "problems": "problem.name", "samplers": "sampler.name", "weightings": "weighting.name",
+    "aggregators": "aggregator.name", "networks": "network.name", "loggers": "train.loggers",
+    "presets": "--preset",
+}
+"""The config key (or flag) that picks an entry of each kind."""
+
+
+def complete(config: RunConfig, problem: bool = True) -> RunConfig:
+    """`config` with every named section's options filled in: the chosen problem's, sampler's,
+    weighting's (each scheme of a `chain` too) and aggregator's defaults, given values kept.
+    The result is the exact config a run uses (saved as config.yaml); completing twice
+    changes nothing. `problem=False` leaves the problem section as it is (a user-defined
+    problem replaces it). Unknown names raise the ConfigError that lists the valid ones."""
+    from adapinn.experiments.config import validate
+
+    data = config.model_dump(mode="json")
+    if problem:
+        factory = lookup(PROBLEMS, "problem", config.problem.name)
+        data["problem"] = {**option_defaults(factory, _EVAL_OPTIONS), **data["problem"]}
+    sampler = lookup(SAMPLERS, "sampler", config.sampler.name)
+    data["sampler"] = {**option_defaults(sampler), **data["sampler"]}
+    data["weighting"] = _complete_weighting(data["weighting"])
+    aggregator = lookup(AGGREGATORS, "aggregator", config.aggregator.name)
+    data["aggregator"] = {**option_defaults(aggregator), **data["aggregator"]}
+    return validate(data)
+
+
+def _complete_weighting(spec: Any) -> Any:
+    """A weighting spec with its defaults; a chain's schemes each completed."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        return spec  # weighting_from_spec reports it
+    cls = lookup(WEIGHTINGS, "weighting", spec["name"])
+    if cls is Chain:
+        schemes = spec.get("schemes")
+        if isinstance(schemes, list):
+            return {**spec, "schemes": [_complete_weighting(s) for s in schemes]}
+        return spec
+    return {"name": spec["name"], **option_defaults(cls), **spec}

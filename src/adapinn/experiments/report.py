@@ -193,6 +193,20 @@ def write(out: Path, plan: Plan) -> Path:
     return path
 
 
+def _lbfgs_note(plan: Plan) -> str:
+    """What the budget covers: Adam only (compare's default), or Adam and an L-BFGS finish
+    (asked for with --set train.lbfgs_steps=N)."""
+    iterations = sorted({c.train.lbfgs_steps for c in plan.configs.values()})
+    if not any(iterations):
+        return "Adam only (no L-BFGS finish)."
+    n = "/".join(str(i) for i in iterations)
+    if plan.budget_seconds is not None:
+        return (f"L-BFGS finish on (train.lbfgs_steps={n}): the time budget includes it "
+                "(Adam and L-BFGS together).")
+    return (f"L-BFGS finish on (train.lbfgs_steps={n}): each arm runs it after its Adam "
+            "steps; train time includes it.")
+
+
 def _markdown(plan: Plan, results: list[Result], has_snaps: bool) -> str:
     if plan.budget_seconds is not None:
         budget = f"equal training time: {plan.budget_seconds:g} s per arm"
@@ -201,6 +215,7 @@ def _markdown(plan: Plan, results: list[Result], has_snaps: bool) -> str:
     failed = [a.folder for a in plan.arms if plan.status.get(a) == "failed"]
     parts = [f"# Sampler comparison: {plan.problem}", "",
              f"Budget: {budget}. Arms: {len(plan.arms)}, finished: {len(results)}.",
+             _lbfgs_note(plan),
              f"Command: `{plan.command}`" if plan.command else "", "",
              table(plan, results), "",
              "Mean ± sample std over seeds. Overhead: seconds per Adam step relative to the "

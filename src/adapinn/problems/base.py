@@ -109,5 +109,6 @@ class Problem(eqx.Module):
         box = self.domain
         axes = tuple(np.linspace(lo, hi, resolution) for lo, hi in zip(box.low, box.high))
         mesh = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=-1)
-        values = jax.vmap(self.exact)(jnp.asarray(mesh, jnp.float32))
-        return ReferenceData(jnp.asarray(mesh, jnp.float32), values.reshape(len(mesh), -1), axes)
+        points = jnp.asarray(mesh, jnp.result_type(float))  # float64 under enable_x64
+        values = jax.vmap(self.exact)(points)
+        return ReferenceData(points, values.reshape(len(mesh), -1), axes)

@@ -26,11 +26,12 @@ def latin_hypercube(key: Array, n: int, d: int) -> Array:
 
 
 def sobol(key: Array, n: int, d: int) -> Array:
-    """n scrambled Sobol points in [0,1]^d (seeded from the key, so reproducible)."""
+    """n scrambled Sobol points in [0,1]^d (seeded from the key, so reproducible), in the
+    default float dtype (float64 under `jax.enable_x64`)."""
     seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
     engine = qmc.Sobol(d, scramble=True, rng=np.random.default_rng(seed))
     m = int(np.ceil(np.log2(max(n, 2))))
-    return jnp.asarray(engine.random_base2(m)[:n], jnp.float32)
+    return jnp.asarray(engine.random_base2(m)[:n], jnp.result_type(float))
 
 
 class Fixed(AbstractSampler):

@@ -21,7 +21,7 @@ import jax
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from adapinn.errors import DivergenceError
+from adapinn.errors import DivergenceError, TrainingInterrupted
 from adapinn.train import checkpoint, records, sharding
 from adapinn.train.evaluate import relative_l2
 from adapinn.train.state import TrainState
@@ -52,6 +52,9 @@ class Session:
         wall_start: `time.perf_counter()` at the start of the run.
         train_time: seconds spent in compiled training calls (the compute budget).
         on_eval: called with (state, step) after every Adam evaluation (snapshots).
+        weights: the last Adam step's weight per term (point weights: their mean), kept in
+            checkpoints: the L-BFGS finish freezes them, also after a resume.
+        adam_time: the part of `train_time` spent in Adam chunks (steps per second).
     """
 
     out: Path
@@ -62,6 +65,8 @@ class Session:
     wall_start: float
     train_time: float = 0.0
     on_eval: Callable[[TrainState, int], None] | None = field(default=None)
+    weights: dict[str, float] | None = None
+    adam_time: float = 0.0
 
     def evaluate(self, model) -> float | None:
         """rel. L2 on a host copy: process 0 alone must not launch work on all devices."""
@@ -69,11 +74,22 @@ class Session:
             return None
         return relative_l2(sharding.local_copy(model), self.reference)
 
-    def save(self, state: TrainState, step: int, phase: str, rel: float | None) -> None:
+    def save(self, state: TrainState, step: int, phase: str, rel: float | None,
+             lbfgs_iterations: int = 0, lbfgs_state: Any = None) -> None:
+        """Checkpoint after `step` Adam steps and `lbfgs_iterations` of the finish."""
         if self.main:
-            checkpoint.save(self.out, sharding.local_copy(state),
-                            {"step": step, "phase": phase, "rel_l2": rel,
-                             "train_time_s": self.train_time})
+            meta = {"adam_steps": step, "lbfgs_iterations": lbfgs_iterations,
+                    "step": step + lbfgs_iterations, "phase": phase, "rel_l2": rel,
+                    "train_time_s": self.train_time, "adam_time_s": self.adam_time,
+                    "weights": self.weights}
+            checkpoint.save(self.out, sharding.local_copy(state), meta,
+                            None if lbfgs_state is None else sharding.local_copy(lbfgs_state))
+
+    def interrupted(self, where: str) -> TrainingInterrupted:
+        """The error to raise after saving on a signal."""
+        return TrainingInterrupted(
+            f"interrupted at {where}; the checkpoint in {str(self.out)!r} holds it: rerun the "
+            "same command with --resume to continue")
 
     def times(self) -> dict:
         return {"wall_time_s": self.train_time,
@@ -122,37 +138,45 @@ def adam_phase(session: Session, trainer: Trainer, state: TrainState, step: int,
     bar = tqdm(total=budget.steps, initial=min(step, budget.steps), desc=desc,
                unit="step", disable=not (progress and session.main), dynamic_ncols=True)
     rel, last_weights = None, {n: 1.0 for n in trainer.names}
-    while step < budget.steps and not out_of_time(budget, session.train_time):
-        n = min(chunk, budget.steps - step)
-        call = step_fn if n == chunk else compile_chunk(trainer, state, n, session.mesh)[0]
-        t0 = time.perf_counter()
-        new_state, metrics, first_bad = call(state)
-        jax.block_until_ready(new_state)
-        session.train_time += time.perf_counter() - t0
-        if int(first_bad) >= 0:
-            session.save(state, step, "adam", rel)
-            bar.close()
-            raise DivergenceError(
-                f"loss became non-finite at step {int(first_bad)}; stopped, and kept the last "
-                f"good state (step {step}) as the checkpoint in {str(session.out)!r}. Try a "
-                "smaller train.lr, train.grad_clip=1.0 or a warm-up (train.warmup_steps)."
-            )
-        state, step, last_weights = new_state, step + n, metrics["weights"]
-        bar.update(n)
-        last = step == budget.steps or out_of_time(budget, session.train_time)
-        if step % budget.eval_every == 0 or last:
-            rel = session.evaluate(state.model)
-            lr = float(schedule(step - 1))
-            session.metrics_log.append(records.row(step, "adam", metrics, lr, rel,
-                                                   session.times()))
-            bar.set_postfix(loss=f"{float(metrics['loss']):.2e}",
-                            rel_l2=f"{rel:.2e}" if rel is not None else "n/a")
-            if session.on_eval is not None:
-                session.on_eval(state, step)
-        if step % budget.checkpoint_every == 0 or last:
-            session.save(state, step, "adam", rel)
-        if end_round is not None and round_due(step):
-            state, rel = end_round(state, last_weights, step)
-            session.save(state, step, "round", rel)
-    bar.close()
+    try:
+        while step < budget.steps and not out_of_time(budget, session.train_time):
+            n = min(chunk, budget.steps - step)
+            call = step_fn if n == chunk else compile_chunk(trainer, state, n, session.mesh)[0]
+            t0 = time.perf_counter()
+            new_state, metrics, first_bad = call(state)
+            jax.block_until_ready(new_state)
+            seconds = time.perf_counter() - t0
+            session.train_time += seconds
+            session.adam_time += seconds
+            if int(first_bad) >= 0:
+                session.save(state, step, "adam", rel)
+                raise DivergenceError(
+                    f"loss became non-finite at step {int(first_bad)}; stopped, and kept the "
+                    f"last good state (step {step}) as the checkpoint in {str(session.out)!r}. "
+                    "Try a smaller train.lr, train.grad_clip=1.0 or a warm-up "
+                    "(train.warmup_steps)."
+                )
+            state, step, last_weights = new_state, step + n, metrics["weights"]
+            session.weights = {k: float(w) for k, w in last_weights.items()}
+            bar.update(n)
+            last = step == budget.steps or out_of_time(budget, session.train_time)
+            if step % budget.eval_every == 0 or last:
+                rel = session.evaluate(state.model)
+                lr = float(schedule(step - 1))
+                session.metrics_log.append(records.row(step, "adam", metrics, lr, rel,
+                                                       session.times()))
+                bar.set_postfix(loss=f"{float(metrics['loss']):.2e}",
+                                rel_l2=f"{rel:.2e}" if rel is not None else "n/a")
+                if session.on_eval is not None:
+                    session.on_eval(state, step)
+            if step % budget.checkpoint_every == 0 or last:
+                session.save(state, step, "adam", rel)
+            if end_round is not None and round_due(step):
+                state, rel = end_round(state, last_weights, step)
+                session.save(state, step, "round", rel)
+    except KeyboardInterrupt:
+        session.save(state, int(state.step), "adam", rel)
+        raise session.interrupted(f"Adam step {int(state.step)}") from None
+    finally:
+        bar.close()
     return state, step, last_weights

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 from pathlib import Path
@@ -14,7 +15,7 @@ CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 OWNED = (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, "checkpoint.eqx", "checkpoint.json",
-         "run.log", "plots", "snapshots")
+         "run.log", "plots", "snapshots", "tensorboard", "wandb")
 
 
 def row(step: int, phase: str, metrics: dict, lr: float, rel_l2, times: dict) -> dict:
@@ -32,9 +33,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def prepare(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to clobber an existing run unless asked; with `overwrite`, remove only the files
-    a run writes (never anything else the user keeps in the folder)."""
+def check_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to clobber an existing run unless asked, without touching anything (a run checks
+    its folder before it is built, and writes nothing until then)."""
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite exclude each other; pick one")
     has_run = (out / CONFIG_FILE).exists()
@@ -45,6 +46,26 @@ def prepare(out: Path, resume: bool, overwrite: bool) -> None:
         )
     if resume and not has_run:
         raise ConfigError(f"--resume: {str(out)!r} holds no run to resume")
+    _check_writable(out)
+
+
+def _check_writable(out: Path) -> None:
+    """`out` is a folder that can be made and written (a ConfigError, not a traceback)."""
+    near = out
+    while not near.exists() and near != near.parent:  # the nearest existing ancestor
+        near = near.parent
+    if not near.is_dir():
+        where = "is a file" if near == out else f"lies under the file {str(near)!r}"
+        raise ConfigError(f"run folder {str(out)!r} {where}; choose another --out")
+    if not os.access(near, os.W_OK | os.X_OK):
+        raise ConfigError(f"run folder {str(out)!r} cannot be written (no write permission "
+                          f"in {str(near)!r}); choose another --out")
+
+
+def prepare(out: Path, resume: bool, overwrite: bool) -> None:
+    """`check_folder`, then make the folder; with `overwrite`, remove only the files a run
+    writes (never anything else the user keeps in the folder)."""
+    check_folder(out, resume, overwrite)
     if overwrite:
         for name in OWNED:
             path = out / name
@@ -55,15 +76,24 @@ def prepare(out: Path, resume: bool, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-class MetricsLog:
-    """Append-only metrics.jsonl; on resume, rows after the checkpoint's step are dropped."""
+def _before(row: dict, adam_steps: int, lbfgs_iterations: int) -> bool:
+    """The row was logged before a checkpoint of `adam_steps` and `lbfgs_iterations`."""
+    if "lbfgs_iteration" in row:  # a row of the L-BFGS finish
+        return row["lbfgs_iteration"] <= lbfgs_iterations
+    return row["step"] <= adam_steps
 
-    def __init__(self, path: Path, keep_until: int | None = None):
+
+class MetricsLog:
+    """Append-only metrics.jsonl; on resume, rows logged after the checkpoint are dropped.
+
+    `keep_until` is (Adam steps, L-BFGS iterations) of the checkpoint, or None (a new run)."""
+
+    def __init__(self, path: Path, keep_until: tuple[int, int] | None = None):
         self.path = path
         self.rows: list[dict] = []
         if keep_until is not None and path.exists():
             rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-            self.rows = [r for r in rows if r["step"] <= keep_until]
+            self.rows = [r for r in rows if _before(r, *keep_until)]
         path.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
 
     def append(self, row: dict) -> None:

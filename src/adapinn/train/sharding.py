@@ -24,7 +24,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from adapinn.errors import ConfigError
-from adapinn.mesh import DATA
+from adapinn.mesh import DATA, data_shards, map_points, shard_points  # noqa: F401 (re-exported)
 
 
 def data_mesh(n_devices: int | None = None) -> Mesh:

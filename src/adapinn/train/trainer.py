@@ -55,15 +55,33 @@ class Trainer(eqx.Module):
         return tuple(self.problem.conditions)
 
     def init(self, model: eqx.Module, key: Array) -> TrainState:
-        keys = dict(zip(self.names, jax.random.split(key, len(self.names) + 1)))
+        """The state before step 1; `key` is split into one key per sampler's `init` and the
+        state's own key (`init_keys`), never reused."""
+        keys = self.init_keys(key)
         return TrainState(
             model=model,
             opt_state=self.full_optimizer.init(params_of(model)),
-            sampler_states={n: self.samplers[n].init(keys[n]) for n in self.names},
+            sampler_states={n: self.samplers[n].init(keys[f"init/{n}"]) for n in self.names},
             weighting_state=self.weighting.init_for({n: self.samplers[n] for n in self.names}),
-            key=jax.random.fold_in(key, 1),
+            key=keys["state"],
             step=jnp.asarray(0, jnp.int32),
         )
+
+    def init_keys(self, key: Array) -> dict[str, Array]:
+        """{"init/NAME": each sampler's init key, "state": the first step's key}, by one
+        explicit split (a `fold_in(key, i)` can equal `split(key)[i]` under threefry)."""
+        keys = jax.random.split(key, len(self.names) + 1)
+        return {"state": keys[-1], **{f"init/{n}": k for n, k in zip(self.names, keys)}}
+
+    def step_keys(self, key: Array) -> dict[str, Array]:
+        """Every key one step consumes, split explicitly from the state's key: "next" (the
+        next step's key), "sample/NAME", "refresh/NAME" and "aggregate" (PCGrad's order)."""
+        next_key, k_sample, k_refresh, k_aggregate = jax.random.split(key, 4)
+        n = len(self.names)
+        return {"next": next_key, "aggregate": k_aggregate,
+                **{f"sample/{c}": k for c, k in zip(self.names, jax.random.split(k_sample, n))},
+                **{f"refresh/{c}": k
+                   for c, k in zip(self.names, jax.random.split(k_refresh, n))}}
 
     @property
     def full_optimizer(self) -> optax.GradientTransformation:
@@ -84,11 +102,14 @@ class Trainer(eqx.Module):
 
         return score
 
-    def sample(self, state: TrainState, key: Array) -> dict[str, Batch]:
-        keys = jax.random.split(key, len(self.names))
+    def sample(self, state: TrainState, key: Array | dict[str, Array]) -> dict[str, Batch]:
+        """One batch per condition; `key` is split per condition, or is already a dict with
+        a "sample/NAME" key per condition (`step_keys`)."""
+        keys = key if isinstance(key, dict) else {
+            f"sample/{n}": k for n, k in zip(self.names, jax.random.split(key, len(self.names)))}
         return {
-            n: self.samplers[n].sample(state.sampler_states[n], k, state.step)
-            for n, k in zip(self.names, keys)
+            n: self.samplers[n].sample(state.sampler_states[n], keys[f"sample/{n}"], state.step)
+            for n in self.names
         }
 
     def term_losses(self, model: eqx.Module, batches: dict[str, Batch]) -> dict[str, Array]:
@@ -183,9 +204,9 @@ class Trainer(eqx.Module):
 
     def step(self, state: TrainState) -> tuple[TrainState, dict[str, Any]]:
         """One optimiser step, sampling and sampler refresh included."""
-        key, k_sample, k_refresh = jax.random.split(state.key, 3)
+        keys = self.step_keys(state.key)
         # Drawn globally, then split over the data mesh axis (a no-op without a mesh).
-        batches = shard_points(self.sample(state, k_sample))
+        batches = shard_points(self.sample(state, keys))
         if self.aggregator is None and not self.weighting.trainable:
             grad_fn = eqx.filter_value_and_grad(self.loss, has_aux=True)
             (total, (terms, weights, w_state)), grads = grad_fn(
@@ -195,15 +216,15 @@ class Trainer(eqx.Module):
                                                        params_of(state.model))
         else:
             total, (terms, weights, w_state), updates, opt_state = self.adaptive_update(
-                state, batches, jax.random.fold_in(k_refresh, 1))
+                state, batches, keys["aggregate"])
         model = eqx.apply_updates(state.model, updates)
         step = state.step + 1
-        refresh_keys = jax.random.split(k_refresh, len(self.names))
         sampler_states = {
-            n: self.samplers[n].refresh(state.sampler_states[n], k, step, self.score_fn(model, n))
-            for n, k in zip(self.names, refresh_keys)
+            n: self.samplers[n].refresh(state.sampler_states[n], keys[f"refresh/{n}"], step,
+                                        self.score_fn(model, n))
+            for n in self.names
         } if self.refresh_samplers else state.sampler_states
-        new_state = TrainState(model, opt_state, sampler_states, w_state, key, step)
+        new_state = TrainState(model, opt_state, sampler_states, w_state, keys["next"], step)
         metrics = {"loss": total, "terms": terms, "weights": _summarise(weights)}
         return new_state, metrics
 
