@@ -414,7 +414,7 @@ def test_sa_weights_grow_where_residuals_are_large():
 def test_sa_needs_whole_fixed_sets():
     problem = transport_problem()
     pde, ic = problem.conditions["pde"].domain, problem.conditions["ic"].domain
-    with pytest.raises(ConfigError, match="cannot be combined with samplers.*uniform"):
+    with pytest.raises(ConfigError, match="needs the 'fixed' sampler.*not Uniform"):
         Trainer(problem, {"pde": Uniform(pde, 32), "ic": Fixed(ic, 8, size=8)}, SelfAdaptive(),
                 optax.adam(1e-3)).init(small_net(), jax.random.key(0))
     with pytest.raises(ConfigError, match="batch_size 16 < sampler.size 32"):
