@@ -10,7 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from adapinn.experiments.config import NetworkConfig
+from adapinn.errors import ConfigError
+from adapinn.experiments.build import build
+from adapinn.experiments.config import NetworkConfig, build_config
 from adapinn.nn import (
     MLP,
     Dense,
@@ -23,9 +25,12 @@ from adapinn.nn import (
     Siren,
     build_network,
     count_parameters,
+    initial_condition_data,
+    pirate_ic_init,
     pirate_least_squares_init,
     siren_bound,
 )
+from adapinn.problems import Box, Condition, Problem, allen_cahn, first_derivative
 
 TRUNKS = ["mlp", "modified_mlp", "pirate", "siren"]
 PERIODIC = ((1, 2.0),)  # Allen-Cahn: (t, x), x periodic with period 2
@@ -35,6 +40,14 @@ PERIODIC = ((1, 2.0),)  # Allen-Cahn: (t, x), x periodic with period 2
 def strict_jax() -> Iterator[None]:
     """Rank and dtype promotion errors, restored after each test."""
     with jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"):
+        yield
+
+
+@pytest.fixture
+def lax_ranks() -> Iterator[None]:
+    """Rank promotion allowed again (inside `strict_jax`): domains and PDE residuals broadcast
+    (n, d) * (d,)."""
+    with jax.numpy_rank_promotion("allow"):
         yield
 
 
@@ -190,6 +203,117 @@ def test_pirate_least_squares_init_fits_the_initial_condition():
     assert eqx.tree_equal(same, net)
 
 
+def test_pirate_block_and_trunk_match_the_paper_formula_by_hand():
+    """Wang et al. 2024: U, V = tanh(W_{u,v} x_0 + b); per block f = tanh(W_1 x + b_1),
+    z_1 = f U + (1 - f) V, g = tanh(W_2 z_1 + b_2), z_2 = g U + (1 - g) V,
+    h = tanh(W_3 z_2 + b_3), x_l = alpha h + (1 - alpha) x; u = W_out x_L + b_out. Computed in
+    float64 numpy from the layers' weights."""
+    trunk = PirateNet(6, 2, 8, 2, key=jax.random.key(5), factorization=Factorization())
+    trunk = eqx.tree_at(lambda m: [b.alpha for b in m.blocks], trunk,
+                        [jnp.asarray(0.3), jnp.asarray(0.7)])
+    x0 = np.asarray(jax.random.normal(jax.random.key(6), (6,)), np.float64)
+
+    def affine(layer, v):
+        return np.asarray(layer.kernel, np.float64) @ v + np.asarray(layer.bias, np.float64)
+
+    u, v = np.tanh(affine(trunk.gate_u, x0)), np.tanh(affine(trunk.gate_v, x0))
+    x = x0
+    for block in trunk.blocks:
+        f = np.tanh(affine(block.dense1, x))
+        z1 = f * u + (1 - f) * v
+        g = np.tanh(affine(block.dense2, z1))
+        z2 = g * u + (1 - g) * v
+        h = np.tanh(affine(block.dense3, z2))
+        alpha = float(block.alpha)
+        after = alpha * h + (1 - alpha) * x
+        got = block(jnp.asarray(x, jnp.float32), jnp.asarray(u, jnp.float32),
+                    jnp.asarray(v, jnp.float32))
+        np.testing.assert_allclose(got, after, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(after, x, atol=1e-3)  # the block does something
+        x = after
+    np.testing.assert_allclose(trunk(jnp.asarray(x0, jnp.float32)), affine(trunk.output, x),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_pirate_without_fourier_features_lifts_the_input_to_width():
+    """No Fourier features: Phi = tanh(W_p x + b_p) of dimension width, not the 3 embedded
+    coordinates; the network is still affine in Phi at init (what least squares needs)."""
+    net = small("pirate", fourier_features=0)
+    trunk = net.trunk
+    assert net.embed(jnp.zeros(2)).shape == (3,)  # (t, cos pi x, sin pi x)
+    assert trunk.lift is not None and trunk.lift.kernel.shape == (16, 3)
+    assert trunk.output.kernel.shape == (1, 16)
+    assert all(b.dense3.kernel.shape == (16, 16) for b in trunk.blocks)
+    xs = points(32)
+    lifted = jax.vmap(lambda x: jnp.tanh(trunk.lift(net.embed(x))))(xs)
+    np.testing.assert_allclose(batch(net, xs), jax.vmap(trunk.output)(lifted), rtol=1e-5,
+                               atol=1e-6)
+    assert small("pirate").trunk.lift is None  # with Fourier features: the paper's network
+
+
+def _ic_error(net: Network, problem, n: int = 256) -> float:
+    pts = problem.conditions["ic"].domain.sample(jax.random.PRNGKey(9), n)
+    return float(jnp.mean(problem.residuals(net, "ic", pts)))
+
+
+def test_pirate_ic_init_fits_the_initial_condition_held_in_time(lax_ranks):
+    problem = allen_cahn()
+    net = small("pirate", fourier_features=64, fourier_sigma=2.0)
+    fitted = pirate_ic_init(net, problem, jax.random.PRNGKey(0), n_points=256, n_levels=5)
+    before, after = _ic_error(net, problem), _ic_error(fitted, problem)
+    assert after < 1e-2 * before and after < 1e-3, (before, after)
+    # held in time: u(0.5, x) ~ u0(x) too (jaxpi's pi_init_type = "initial_condition")
+    x = jnp.linspace(-1.0, 1.0, 64)
+    mid = batch(fitted, jnp.stack([jnp.full_like(x, 0.5), x], axis=1))[:, 0]
+    assert float(jnp.sqrt(jnp.mean((mid - x**2 * jnp.cos(jnp.pi * x)) ** 2))) < 0.05
+    pts, targets = initial_condition_data(problem, jax.random.PRNGKey(0), 10, n_levels=5)
+    assert pts.shape == (50, 2) and targets.shape == (50, 1)
+    np.testing.assert_allclose(np.unique(np.asarray(pts[:, 0])), np.linspace(0, 1, 5),
+                               atol=1e-6)
+    face, _ = initial_condition_data(problem, jax.random.PRNGKey(0), 10, n_levels=1)
+    assert bool(jnp.all(face[:, 0] == 0.0))
+
+
+def test_pirate_ic_init_refuses_a_non_dirichlet_or_missing_initial_condition(lax_ranks):
+    box, face = Box((0.0, 0.0), (1.0, 1.0)), Box((0.0, 0.0), (0.0, 1.0))
+    net = small("pirate")
+    velocity = Problem("wave", box, {
+        "pde": Condition(box, lambda u, x: u(x)),
+        "ic": Condition(face, lambda u, x: first_derivative(u, x, 0)[1] - x[1])})
+    with pytest.raises(ValueError, match="u\\(x\\) - g\\(x\\)"):
+        pirate_ic_init(net, velocity, jax.random.PRNGKey(0))
+    no_ic = Problem("steady", box, {"pde": Condition(box, lambda u, x: u(x))})
+    with pytest.raises(ValueError, match="no 'ic' condition"):
+        pirate_ic_init(net, no_ic, jax.random.PRNGKey(0))
+    with pytest.raises(TypeError, match="PirateNet"):
+        pirate_ic_init(small("mlp"), allen_cahn(), jax.random.PRNGKey(0))
+
+
+def _tiny_config(**network):
+    return build_config({"problem": {"name": "allen_cahn"},
+                         "network": {"width": 16, "depth": 1, "fourier_features": 32,
+                                     **network},
+                         "train": {"batch_size": 32, "condition_batch_size": 16}})
+
+
+def test_build_applies_pirate_ls_init_only_when_asked(lax_ranks):
+    plain = build(_tiny_config(name="pirate"), with_reference=False)
+    fitted = build(_tiny_config(name="pirate", pirate_ls_init=True), with_reference=False)
+    before, after = (_ic_error(r.state.model, r.problem) for r in (plain, fitted))
+    assert after < 1e-2 * before, (before, after)
+    # same seed, same network but for the last layer
+    same = eqx.tree_at(lambda m: m.trunk.output, fitted.state.model,
+                       plain.state.model.trunk.output)
+    assert eqx.tree_equal(same, plain.state.model)
+    with pytest.raises(ConfigError, match="network.name=pirate"):
+        build(_tiny_config(name="mlp", pirate_ls_init=True), with_reference=False)
+    box = Box((0.0, 0.0), (1.0, 1.0))
+    no_ic = Problem("steady", box, {"pde": Condition(box, lambda u, x: u(x))})
+    with pytest.raises(ConfigError, match="no 'ic' condition"):
+        build(_tiny_config(name="pirate", pirate_ls_init=True), with_reference=False,
+              problem=no_ic)
+
+
 def test_pirate_least_squares_init_interpolates_with_enough_features():
     trunk = PirateNet(8, 2, 16, 2, key=jax.random.key(0))
     xs = jax.random.normal(jax.random.key(1), (6, 8))
@@ -254,15 +378,20 @@ def test_float64_requires_x64():
 
 
 @pytest.mark.parametrize("name", TRUNKS)
-def test_input_derivatives_by_jvp_are_finite(name):
+def test_input_derivatives_by_jvp_match_reverse_mode_and_the_hessian(name):
+    """Nested forward mode (how residuals take u_x, u_xx) agrees with `jax.jacrev` and with
+    the diagonal of `jax.hessian`."""
     net = with_alpha(small(name, activation="gelu"), 0.3)
     x = jnp.array([0.4, -0.3])
-    for e in jnp.eye(2):
+    hess = jax.hessian(lambda y: net(y)[0])(x)
+    assert float(jnp.max(jnp.abs(hess))) > 1e-3  # a curved function: the check has teeth
+    for i, e in enumerate(jnp.eye(2)):
         first = lambda y, e=e: jax.jvp(net, (y,), (e,))[1]
         value, d1 = jax.jvp(net, (x,), (e,))
         _, d2 = jax.jvp(first, (x,), (e,))
-        assert np.all(np.isfinite(d1)) and np.all(np.isfinite(d2))
         np.testing.assert_allclose(d1, jax.jacrev(net)(x) @ e, rtol=1e-4, atol=1e-5)
+        scale = float(jnp.max(jnp.abs(hess)))
+        np.testing.assert_allclose(d2[0], hess[i, i], rtol=1e-3, atol=1e-4 * scale)
 
 
 @pytest.mark.parametrize("name", TRUNKS)

@@ -14,9 +14,11 @@ from scipy import stats
 
 from adapinn.experiments import registry
 from adapinn.problems import Box
-from adapinn.samplers import GLF, RAD, RARD, RARG, HardBank, RSmote
+from adapinn.samplers import GLF, RAD, RARD, RARG, Fixed, HardBank, RSmote
 from adapinn.samplers.density import gumbel_top_k, horvitz_thompson_weights, rad_weights
+from adapinn.samplers.fixed import latin_hypercube, sobol
 from adapinn.samplers.hardbank import HardBankState
+from adapinn.samplers.pointset import uniform_set
 from adapinn.samplers.rar import Buffer
 from adapinn.samplers.rsmote import nearest_neighbours
 
@@ -161,6 +163,48 @@ def test_points_inside_domain_with_valid_weights(harness):
         assert batch.weights.shape == (batch.points.shape[0],)
         weights = np.asarray(batch.weights)
         assert inside(batch.points) and np.all(np.isfinite(weights) & (weights > 0))
+
+
+# ---------------------------------------------------------------------------- fixed designs
+
+
+def test_latin_hypercube_has_exactly_one_point_per_stratum_per_coordinate():
+    """McKay et al. 1979: floor(n u_ij) over i is a permutation of 0..n-1 for every j, with
+    the point placed uniformly inside its stratum (not at its centre)."""
+    n, d = 50, 3
+    unit = np.asarray(latin_hypercube(key(0), n, d))
+    assert unit.shape == (n, d) and np.all((unit >= 0) & (unit < 1))
+    strata = np.floor(unit * n).astype(int)
+    for j in range(d):
+        np.testing.assert_array_equal(np.sort(strata[:, j]), np.arange(n))
+    assert not np.array_equal(strata[:, 0], strata[:, 1])  # independent permutations
+    offsets = unit * n - strata
+    assert offsets.std() > 0.2  # U(0, 1) within the stratum (std 0.29), not centred
+    # the sampler maps the design onto the domain: strata of the box's sides
+    pts = np.asarray(Fixed(BOX, 16, size=n, design="lhs").init(key(1)))
+    low, high = np.asarray(BOX.low), np.asarray(BOX.high)
+    box_strata = np.floor((pts - low) / (high - low) * n).astype(int)
+    for j in range(2):
+        np.testing.assert_array_equal(np.sort(box_strata[:, j]), np.arange(n))
+
+
+def test_sobol_is_deterministic_in_its_key_and_balanced():
+    """Scrambled Sobol (Owen scrambling keeps the (0, m, 2)-net property of the first two
+    coordinates): for n = 2^m every dyadic interval of length 1/n of each coordinate, and every
+    cell of a 2^(m/2) x 2^(m/2) grid, holds exactly one point."""
+    n = 256
+    a, b, c = (np.asarray(sobol(key(i), n, 2)) for i in (3, 3, 4))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    for pts in (a, c):
+        assert np.all((pts >= 0) & (pts < 1))
+        for j in range(2):
+            np.testing.assert_array_equal(np.sort(np.floor(pts[:, j] * n)), np.arange(n))
+        cells = np.floor(pts * 16).astype(int)
+        assert len({tuple(cell) for cell in cells}) == n  # 16 x 16 cells, one point each
+        np.testing.assert_allclose(pts.mean(axis=0), 0.5, atol=0.01)
+    design = np.asarray(Fixed(BOX, 16, size=n, design="sobol").init(key(3)))
+    np.testing.assert_allclose(design, np.asarray(BOX.from_unit(jnp.asarray(a))), atol=1e-6)
 
 
 # ---------------------------------------------------------------------------- shared maths
@@ -389,6 +433,24 @@ def test_rar_d_adds_distinct_pool_points_favouring_high_residuals():
     assert np.mean(added) > 0.55  # drawn by |r|^k/mean + c, skewed towards x = 1
 
 
+def test_rar_d_draws_follow_the_rad_density_chi_square():
+    """Wu et al. 2023, RAR-D: the m added points follow p(x) ∝ |r|^k / mean|r|^k + c; with
+    |r| = x^2 on [0, 1], k = 1, c = 1: p(x) = (3 x^2 + 1) / 2 (m << pool: draws without
+    replacement follow the density). Same check as RAD's."""
+    rar = RARD(LINE, 16, initial_size=10, capacity=510, add_per_refresh=500,
+               pool_size=200_000, k=1.0, c=1.0)
+    state = jax.jit(rar.init)(key(0))
+    grow = jax.jit(lambda k: rar.update(state, k, step(1), lambda p: p[:, 0] ** 2).points)
+    xs = np.concatenate([np.asarray(grow(key(i))[10:510, 0]) for i in range(1, 21)])
+    edges = np.linspace(0, 1, 11)
+    observed = np.histogram(xs, edges)[0]
+    expected = np.diff((edges**3 + edges) / 2) * len(xs)
+    assert stats.chisquare(observed, expected).pvalue > 1e-3
+    greedy_free = np.diff(edges**4) * len(xs)  # p ∝ x^3 (k = 3, c = 0): a wrong rule
+    assert stats.chisquare(observed, greedy_free).pvalue < 1e-6
+    assert stats.chisquare(observed, np.full(10, len(xs) / 10)).pvalue < 1e-6  # has power
+
+
 # ---------------------------------------------------------------------------------- RSmote
 
 
@@ -439,6 +501,29 @@ def test_glf_candidates_tight_at_high_and_wide_at_low_residual_anchors():
     assert spread[0] < 3e-3  # h = 1e-3: local refinement
     assert spread[1] > 0.2  # h = 10: global exploration
     assert inside(cands.reshape(-1, 2))
+
+
+def test_glf_resampling_follows_the_rad_weights_of_the_inherited_residuals():
+    """Luo et al.: the next set is drawn from anchors and candidates with probability
+    ∝ |r|^k / mean(|r|^k) + c, each candidate inheriting its anchor's |r|. Half the anchors
+    score 3, half 1, and h = alpha / |r| ~ 1e-6 keeps candidates on their anchor's side. With
+    k = 2, c = 1: w = 9/5 + 1 = 2.8 and 1/5 + 1 = 1.2, so a drawn point is high-residual with
+    probability 0.7 (M = 199: 64 of 12,800 are drawn, so without replacement hardly matters);
+    k = 1 would give 0.625 and c = 0 would give 0.9."""
+    glf = GLF(LINE, 16, set_size=64, alpha=1e-6, n_candidates=199, k=2.0, c=1.0)
+    anchors = jnp.concatenate([jnp.linspace(0.05, 0.45, 32), jnp.linspace(0.55, 0.95, 32)])
+    state = uniform_set(anchors[:, None])
+    field = lambda p: jnp.where(p[:, 0] > 0.5, 3.0, 1.0)  # noqa: E731
+    draw = jax.jit(jax.vmap(lambda k: glf.update(state, k, step(1000), field).points[:, 0]))
+    xs = np.asarray(draw(jax.random.split(key(0), 40)))  # (40, 64)
+    high = int(np.sum(xs > 0.5))
+    observed, total = np.array([high, xs.size - high]), xs.size
+    assert stats.chisquare(observed, [0.7 * total, 0.3 * total]).pvalue > 1e-3
+    for wrong in (0.625, 0.9, 0.5):  # k = 1; c = 0; uniform
+        assert stats.chisquare(observed, [wrong * total, (1 - wrong) * total]).pvalue < 1e-4
+    # candidates (not just anchors) are drawn, about M / (M + 1) of the time
+    is_anchor = np.isin(xs, np.asarray(anchors))  # candidates sit ~3e-7 off: not equal
+    assert 0.9 < 1 - is_anchor.mean() <= 1.0
 
 
 def test_glf_scores_only_the_anchors_and_resamples_from_them_and_their_candidates():

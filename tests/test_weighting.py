@@ -446,8 +446,17 @@ def test_short_training_run(name, options):
     trainer = make_trainer(WEIGHTINGS[name](**options), lr=3e-3)
     state = trainer.init(small_net(), jax.random.key(1))
     before = trainer.term_losses(state.model, batches_of(trainer, state))
+    weights_of = eqx.filter_jit(lambda t, s: t.loss(s.model, batches_of(t, s),
+                                                     s.weighting_state, s.step)[1][1])
+    start, w0 = state, weights_of(trainer, state)
     state, metrics, first_bad = eqx.filter_jit(lambda t, s: t.run(s, 40))(trainer, state)
     after = trainer.term_losses(state.model, batches_of(trainer, state))
     assert int(first_bad) == -1 and bool(jnp.isfinite(metrics["loss"]))
     assert sum(after.values()) < sum(before.values())
     assert all(bool(jnp.isfinite(w)) for w in metrics["weights"].values())
+    # the loss weights moved (step 0 -> step 40, point by point), and so did the network
+    w1 = weights_of(trainer, state)
+    moved = [float(jnp.max(jnp.abs(w1[n] - w0[n]))) > 1e-3 * float(jnp.max(jnp.abs(w0[n])))
+             for n in w0]
+    assert any(moved), (w0, w1)
+    assert not eqx.tree_equal(state.model, start.model)

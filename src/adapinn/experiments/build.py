@@ -11,7 +11,7 @@ import jax
 from adapinn.errors import ConfigError
 from adapinn.experiments import registry
 from adapinn.experiments.config import RunConfig
-from adapinn.nn import build_network
+from adapinn.nn import build_network, pirate_ic_init
 from adapinn.problems.base import Problem, ReferenceData
 from adapinn.samplers import Fixed, Uniform
 from adapinn.train.optim import adam, learning_rate_schedule
@@ -55,6 +55,8 @@ def _build(config: RunConfig, with_reference: bool, problem: Problem | None) -> 
     k_net, k_train = jax.random.split(jax.random.PRNGKey(config.seed))
     network = build_network(config.network, problem.dim, problem.n_outputs, problem.periodic,
                             k_net)
+    if config.network.pirate_ls_init:  # last layer fitted to the "ic" condition (nn.pirate)
+        network = pirate_ic_init(network, problem, jax.random.fold_in(k_net, 0x1C))
     weighting, n_cond = registry.build_weighting(config), config.train.condition_batch_size
     samplers = {
         name: registry.build_sampler(config.sampler, cond.domain, config.train.batch_size)

@@ -16,13 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from adapinn.experiments import snapshots  # noqa: E402
-from adapinn.experiments.arms import ARMS, Arm, Plan  # noqa: E402
+from adapinn.experiments import snapshots
+from adapinn.experiments.arms import ARMS, Arm, Plan
+from adapinn.experiments.plots import new_figure  # Figure + Agg canvas: the backend is untouched
 
 FRACTIONS = (0.25, 0.5, 0.75)
 SNAPSHOT_COLUMNS = 3
@@ -120,8 +118,9 @@ def table(plan: Plan, results: list[Result]) -> str:
 def convergence(results: list[Result], key: str, path: Path) -> None:
     """rel. L2 of every arm against `key` (step or wall_time_s): one colour per group."""
     groups = list(dict.fromkeys(r.arm.group for r in results))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = new_figure((7, 4.2))
+    ax = fig.subplots()
     for r in results:
         rows = [row for row in r.rows if row.get("rel_l2") is not None]
         if not rows:
@@ -136,7 +135,6 @@ def convergence(results: list[Result], key: str, path: Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _pick(snaps: list[dict]) -> list[dict]:
@@ -155,8 +153,8 @@ def snapshot_figure(results: list[Result], path: Path) -> bool:
     if not panels:
         return False
     cols = max(len(s) for _, s in panels)
-    fig, axes = plt.subplots(len(panels), cols, figsize=(3.6 * cols, 2.9 * len(panels)),
-                             squeeze=False, constrained_layout=True)
+    fig = new_figure((3.6 * cols, 2.9 * len(panels)))
+    axes = fig.subplots(len(panels), cols, squeeze=False)
     for row, (r, snaps) in enumerate(panels):
         for col in range(cols):
             ax = axes[row, col]
@@ -167,7 +165,6 @@ def snapshot_figure(results: list[Result], path: Path) -> bool:
             title = r.arm.group if len(r.arm.group) <= 44 else r.arm.group[:41] + "..."
             ax.set_title(f"{title}, step {int(snaps[col]['step'])}", fontsize=7)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return True
 
 

@@ -24,7 +24,13 @@ from adapinn.nn.embeddings import FourierFeatures, Network, PeriodicEmbedding
 from adapinn.nn.linear import Dense, Factorization, glorot_normal
 from adapinn.nn.mlp import ACTIVATIONS, MLP, get_activation
 from adapinn.nn.modified_mlp import ModifiedMLP
-from adapinn.nn.pirate import PirateBlock, PirateNet, pirate_least_squares_init
+from adapinn.nn.pirate import (
+    PirateBlock,
+    PirateNet,
+    initial_condition_data,
+    pirate_ic_init,
+    pirate_least_squares_init,
+)
 from adapinn.nn.siren import Siren, siren_bound
 from adapinn.nn.spec import NetworkSpec
 
@@ -46,6 +52,8 @@ __all__ = [
     "count_parameters",
     "get_activation",
     "glorot_normal",
+    "initial_condition_data",
+    "pirate_ic_init",
     "pirate_least_squares_init",
     "siren_bound",
 ]
@@ -62,7 +70,9 @@ def _modified_mlp(cfg: NetworkSpec, in_size: int, out_size: int, **kw) -> eqx.Mo
 
 
 def _pirate(cfg: NetworkSpec, in_size: int, out_size: int, **kw) -> eqx.Module:
-    return PirateNet(in_size, out_size, cfg.width, cfg.depth, activation=cfg.activation, **kw)
+    # no Fourier features: lift the (2-3 coordinate) input to `width` (see `adapinn.nn.pirate`)
+    return PirateNet(in_size, out_size, cfg.width, cfg.depth, activation=cfg.activation,
+                     lift=cfg.fourier_features == 0, **kw)
 
 
 def _siren(cfg: NetworkSpec, in_size: int, out_size: int, **kw) -> eqx.Module:
@@ -130,8 +140,10 @@ def build_network(
 
     With `cfg.dtype == "float64"` the parameters are float64; the caller must have enabled
     64-bit JAX (`jax.config.update("jax_enable_x64", True)`), otherwise this raises ValueError.
-    The PirateNet least-squares initialisation (`cfg.pirate_ls_init`) needs data, so the caller
-    applies `pirate_least_squares_init` afterwards.
+    The PirateNet least-squares initialisation (`cfg.pirate_ls_init`) needs the problem, so the
+    caller applies `pirate_ic_init` afterwards (`adapinn.experiments.build` does); asking for
+    it with another trunk raises ValueError. A PirateNet without Fourier features lifts its
+    input to `width` first (`PirateNet(lift=True)`).
 
     Args:
         cfg: the network configuration.
@@ -148,6 +160,11 @@ def build_network(
         raise ValueError(f"unknown network {cfg.name!r}; valid: {', '.join(sorted(TRUNKS))}")
     if cfg.fourier_features % 2:
         raise ValueError(f"network.fourier_features must be even, got {cfg.fourier_features}")
+    if cfg.pirate_ls_init and cfg.name != "pirate":
+        raise ValueError(
+            "network.pirate_ls_init is PirateNet's least-squares initialisation: it needs "
+            f"network.name=pirate, got {cfg.name!r}"
+        )
     dtype = _check_dtype(cfg.dtype)
     fkey, tkey = jax.random.split(key)
     embeddings, size = _embeddings(cfg, in_size, tuple(periodic), fkey, dtype)

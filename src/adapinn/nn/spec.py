@@ -24,7 +24,9 @@ class NetworkSpec:
         factorized: random weight factorisation W = diag(exp(s)) V (mu, sigma of s).
         siren_omega0: SIREN's frequency factor.
         pirate_ls_init: PirateNet: least-squares fit of the last layer to the initial
-            condition (Wang et al. 2024, section 4.2).
+            condition (Wang et al. 2024), applied by `adapinn.experiments.build` through
+            `adapinn.nn.pirate_ic_init`; needs name="pirate" and a problem with an "ic"
+            condition of the form u(x) - g(x) (else a ConfigError when the run is built).
         dtype: parameter dtype (float64 needs `jax.enable_x64`).
     """
 

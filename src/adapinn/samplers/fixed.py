@@ -22,7 +22,8 @@ def latin_hypercube(key: Array, n: int, d: int) -> Array:
     """n points in [0,1]^d, exactly one in each of the n strata of every coordinate."""
     keys = jax.random.split(key, d + 1)
     perms = jnp.stack([jax.random.permutation(k, n) for k in keys[:d]], axis=1)
-    return (perms + jax.random.uniform(keys[d], (n, d))) / n
+    jitter = jax.random.uniform(keys[d], (n, d))
+    return (perms.astype(jitter.dtype) + jitter) / n  # explicit cast: strict promotion too
 
 
 def sobol(key: Array, n: int, d: int) -> Array:

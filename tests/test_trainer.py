@@ -1,0 +1,113 @@
+"""The training step's gradient: with weights that depend on the residuals (causal) or on the
+network's gradients (GradNorm), the step must differentiate
+
+    L(theta) = sum_k mean_i(w_k,i q_k,i r_k,i(theta)^2)
+
+with the weights w held constant (stop-gradient), i.e. grad L = sum_k w_k grad L_k
+(`adapinn.train.trainer` module docstring; Wang, Sankaran, Perdikaris 2024 for causal weights,
+Wang, Teng, Perdikaris 2021 for the gradient-norm weights, both detached from the graph). A
+dropped stop-gradient adds a (dL/dw)(dw/dtheta) term, which the last test shows is large."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from adapinn.nn import NetworkSpec, build_network
+from adapinn.problems import Box, Condition, Problem, first_derivative
+from adapinn.samplers import Fixed
+from adapinn.train.trainer import Trainer, params_of
+from adapinn.weighting import Causal, GradNorm
+from adapinn.weighting.causal import causal_chunk_weights, time_chunks
+
+LR = 1e3  # sgd: the step's update is -LR * grad, read back without cancellation error
+N_PDE, N_IC = 64, 16
+
+
+def _problem() -> Problem:
+    """u_t + u_x = 0 on [0, 1] x [-1, 1], u(0, x) = sin(pi x)."""
+
+    def pde(u, x):
+        return first_derivative(u, x, 0)[1] + first_derivative(u, x, 1)[1]
+
+    box = Box((0.0, -1.0), (1.0, 1.0))
+    return Problem("transport", box, {
+        "pde": Condition(box, pde),
+        "ic": Condition(Box((0.0, -1.0), (0.0, 1.0)), lambda u, x: u(x) - jnp.sin(jnp.pi * x[1])),
+    }, input_names=("t", "x"))
+
+
+def _trainer(weighting) -> tuple[Trainer, object]:
+    problem = _problem()
+    samplers = {"pde": Fixed(problem.conditions["pde"].domain, N_PDE, size=N_PDE),
+                "ic": Fixed(problem.conditions["ic"].domain, N_IC, size=N_IC)}
+    trainer = Trainer(problem, samplers, weighting, optax.sgd(LR))
+    net = build_network(NetworkSpec(width=16, depth=2), 2, 1, (), jax.random.key(0))
+    return trainer, trainer.init(net, jax.random.key(1))
+
+
+def _flat(tree) -> np.ndarray:
+    return np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(tree)])
+
+
+def _fixed_weight_gradient(trainer: Trainer, model, batches, weights) -> np.ndarray:
+    """sum_k grad_theta mean_i(w_k,i q_k,i r_k,i^2) with w given as constants (numpy)."""
+    total = None
+    for name, batch in batches.items():
+        w = jnp.asarray(np.asarray(weights[name]))
+
+        def term(m, name=name, batch=batch, w=w):
+            return jnp.mean(w * batch.weights * trainer.problem.residuals(m, name, batch.points))
+
+        g = _flat(params_of(eqx.filter_grad(term)(model)))
+        total = g if total is None else total + g
+    return total
+
+
+@pytest.mark.parametrize("weighting", [Causal(n_chunks=4, tol=5.0), GradNorm(every=1)],
+                         ids=["causal", "gradnorm"])
+def test_step_gradient_is_the_weighted_sum_of_term_gradients(weighting):
+    trainer, state = _trainer(weighting)
+    batches = trainer.sample(state, trainer.step_keys(state.key))  # fixed full sets
+    _, (_, weights, _) = eqx.filter_jit(trainer.loss)(state.model, batches,
+                                                      state.weighting_state, state.step)
+    w_pde = np.asarray(weights["pde"])
+    if isinstance(weighting, Causal):  # weights really vary with the residuals
+        assert w_pde.min() < 0.9 * w_pde.max()
+    else:
+        assert not np.isclose(float(weights["ic"]), 1.0, rtol=1e-2)
+    new_state, _ = eqx.filter_jit(trainer.step)(state)
+    step_grad = (_flat(params_of(state.model)) - _flat(params_of(new_state.model))) / LR
+    want = _fixed_weight_gradient(trainer, state.model, batches, weights)
+    scale = np.abs(want).max()
+    assert scale > 0
+    np.testing.assert_allclose(step_grad, want, rtol=1e-3, atol=1e-4 * scale)
+    # the same through Trainer.loss (what the step differentiates)
+    grad_loss = eqx.filter_grad(lambda m: trainer.loss(m, batches, state.weighting_state,
+                                                       state.step)[0])(state.model)
+    np.testing.assert_allclose(_flat(params_of(grad_loss)), want, rtol=1e-3,
+                               atol=1e-4 * scale)
+
+
+def test_a_dropped_stop_gradient_would_change_the_gradient():
+    """The check above has teeth: differentiating through the causal weights (no
+    stop-gradient) gives a visibly different gradient."""
+    weighting = Causal(n_chunks=4, tol=5.0)
+    trainer, state = _trainer(weighting)
+    batches = trainer.sample(state, trainer.step_keys(state.key))
+    points = batches["pde"].points
+    chunk = time_chunks(points[:, 0], weighting.n_chunks)
+
+    def leaky(m):
+        sq = {n: trainer.problem.residuals(m, n, b.points) for n, b in batches.items()}
+        w = causal_chunk_weights(sq["pde"], chunk, weighting.n_chunks, weighting.tol)[chunk]
+        return jnp.mean(w * sq["pde"]) + jnp.mean(sq["ic"])
+
+    leaked = _flat(params_of(eqx.filter_grad(leaky)(state.model)))
+    _, (_, weights, _) = trainer.loss(state.model, batches, state.weighting_state, state.step)
+    want = _fixed_weight_gradient(trainer, state.model, batches, weights)
+    assert np.linalg.norm(leaked - want) > 0.05 * np.linalg.norm(want)
