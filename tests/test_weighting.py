@@ -154,7 +154,8 @@ def test_every_scheme_builds_from_config():
 @pytest.mark.parametrize("mode", ["mean", "sum"])
 def test_gradnorm_equalises_weighted_gradient_norms(mode):
     """After one refresh (momentum 0): w_k ||grad L_k|| = mean_j (or sum_j) ||grad L_j||."""
-    trainer = make_trainer(GradNorm(every=1, momentum=0.0, normalisation=mode), scale=20.0)
+    trainer = make_trainer(GradNorm(every=1, momentum=0.0, normalisation=mode, floor=1e-9),
+                           scale=20.0)
 
     def fn(context, w_state):
         norms = {n: global_norm(g) for n, g in context.term_gradients().items()}
@@ -168,9 +169,58 @@ def test_gradnorm_equalises_weighted_gradient_norms(mode):
     np.testing.assert_allclose(weighted, [expected] * len(weighted), rtol=1e-5)
 
 
+def test_gradnorm_paper_rule_balances_mean_entries_against_the_residual_max():
+    """Algorithm 1 of Wang, Teng, Perdikaris 2021: w_hat_k = max|grad L_r| / mean|grad L_k|
+    over parameter entries, w_r = 1; so mean|w_k grad L_k| = max|grad L_r| afterwards."""
+    trainer = make_trainer(GradNorm(every=1, momentum=0.0, normalisation="paper", floor=1e-9),
+                           scale=20.0)
+
+    def fn(context, w_state):
+        return context.term_gradients(), trainer.weighting.update(w_state, context)[0]
+
+    grads, weights = probe(trainer, fn)
+    flat = {n: np.abs(np.asarray(ravel_pytree(g)[0])) for n, g in grads.items()}
+    assert float(weights["pde"]) == 1.0
+    top = flat["pde"].max()
+    np.testing.assert_allclose(float(weights["ic"]), top / flat["ic"].mean(), rtol=1e-5)
+    np.testing.assert_allclose(float(weights["ic"]) * flat["ic"].mean(), top, rtol=1e-5)
+    # the rule differs from the mean-of-norms one: max|.| / mean|.| is not a ratio of norms
+    norms = {n: np.linalg.norm(v) for n, v in flat.items()}
+    assert abs(float(weights["ic"]) - np.mean(list(norms.values())) / norms["ic"]) > 0.1
+
+
+def test_gradnorm_paper_rule_needs_the_residual_term():
+    with pytest.raises(ConfigError, match="residual term 'pde'"):
+        GradNorm(normalisation="paper").init(["interior", "ic"])
+    GradNorm(normalisation="paper", residual_term="interior").init(["interior", "ic"])
+
+
+@pytest.mark.parametrize("scheme", [
+    GradNorm(every=1, momentum=0.0), GradNorm(every=1, momentum=0.0, normalisation="sum"),
+    GradNorm(every=1, momentum=0.0, normalisation="paper"), EMABalance(every=1)],
+    ids=["gradnorm-mean", "gradnorm-sum", "gradnorm-paper", "ema_balance"])
+def test_a_term_with_an_exactly_zero_gradient_gets_a_bounded_weight(scheme):
+    """Relative floor a / (b + 1e-5 a): a zero gradient gives weight 1e5 (not 1e12 x noise);
+    the other terms keep the formula's value to 1e-5."""
+    weights, _ = scheme.update(scheme.init(["pde", "ic"]),
+                               fake_context(0, {"pde": 3.0, "ic": 0.0}))
+    assert np.isfinite(float(weights["ic"]))
+    np.testing.assert_allclose(float(weights["ic"]), 1e5, rtol=1e-6)
+    assert float(weights["pde"]) <= 2.0  # mean 1.5 / 3, sum 3 / 3, paper 1, EMA 0.5
+
+
+def test_ntk_zero_trace_is_floored_and_all_zero_traces_give_unit_weights():
+    ntk = NTK(floor=1e-5)
+    weights = ntk.target_weights({"pde": jnp.asarray(4.0), "ic": jnp.asarray(0.0)})
+    np.testing.assert_allclose(float(weights["ic"]), 1e5, rtol=1e-6)
+    np.testing.assert_allclose(float(weights["pde"]), 2.0 / (4.0 + 2e-5), rtol=1e-6)
+    flat = ntk.target_weights({"pde": jnp.asarray(0.0), "ic": jnp.asarray(0.0)})
+    assert float(flat["pde"]) == float(flat["ic"]) == 1.0  # nothing to balance: no 0 / 0
+
+
 def test_ntk_weights_equalise_traces():
     """w_k tr(K_k) = mean_j tr(K_j) after one refresh with momentum 0."""
-    trainer = make_trainer(NTK(every=1, momentum=0.0, chunk=16), scale=20.0)
+    trainer = make_trainer(NTK(every=1, momentum=0.0, chunk=16, floor=1e-9), scale=20.0)
     traces, weights = probe(trainer, lambda context, w_state: (
         trainer.weighting.traces(context), trainer.weighting.update(w_state, context)[0]))
     traces = {n: float(t) for n, t in traces.items()}
@@ -225,7 +275,7 @@ def fake_context(step: int, scale: dict[str, float]) -> WeightingContext:
 def test_ema_balance_tracks_the_ema_formula():
     """g_hat <- 0.999 g_hat + 0.001 ||grad L_k||; at rebalancing w_k = mean_j g_hat_j / g_hat_k,
     held in between."""
-    scheme = EMABalance(alpha=0.999, every=2)
+    scheme = EMABalance(alpha=0.999, every=2, floor=1e-9)
     state = scheme.init(["pde", "ic"])
     ema = {"pde": 0.0, "ic": 0.0}
     weights = {"pde": 1.0, "ic": 1.0}

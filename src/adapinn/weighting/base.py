@@ -90,6 +90,16 @@ def global_norm(tree: Any) -> Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in leaves))
 
 
+def balanced_ratio(target: Array, value: Array, floor: float) -> Array:
+    """`target / (value + floor * target)`: the balancing weight that brings `value` up to
+    `target`, with a floor relative to the target (jaxpi's `mean / (g + 1e-5 mean)`), so a
+    term whose gradient (or kernel trace) is exactly zero gets the finite weight `1 / floor`
+    instead of `target / 1e-12` times rounding noise. 1 where the target itself is 0 (every
+    term flat: nothing to balance)."""
+    safe = jnp.where(target > 0, target, 1.0)
+    return jnp.where(target > 0, safe / (value + floor * safe), jnp.ones_like(value))
+
+
 def moving_average(old: Weights, target: Weights, momentum: float) -> Weights:
     """w <- momentum * w + (1 - momentum) * w_hat, in the dtype of the old weights."""
     return {k: (momentum * old[k] + (1 - momentum) * target[k]).astype(old[k].dtype)

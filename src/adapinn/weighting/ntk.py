@@ -10,6 +10,8 @@ Every `every` steps:
 For an initial or boundary term r = u - g, d r / d theta = d u / d theta, the paper's kernel
 of the solution; for the PDE term it is the kernel of the residual operator. After a refresh
 with momentum 0 every weighted kernel has the same trace: w_k tr(K_k) = mean_j tr(K_j).
+Each ratio is floored relative to its numerator, `mean / (tr + floor mean)` (jaxpi's rule;
+`base.balanced_ratio`), so a term with a vanishing kernel gets weight 1 / floor = 1e5 at most.
 The mean over points (rather than the paper's sum) makes the trace independent of the batch
 size. Per-point gradients are reduced `chunk` points at a time (see `pointgrads`), so memory is
 O(chunk x n_params) rather than O(batch x n_params).
@@ -24,7 +26,13 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from adapinn.weighting.base import AbstractWeighting, WeightingContext, Weights, moving_average
+from adapinn.weighting.base import (
+    AbstractWeighting,
+    WeightingContext,
+    Weights,
+    balanced_ratio,
+    moving_average,
+)
 from adapinn.weighting.pointgrads import point_jacobian_sq_norms, require_point_access
 
 
@@ -35,13 +43,17 @@ class NTK(AbstractWeighting):
         every: refresh period in steps (jaxpi: 1000).
         momentum: moving-average factor of the weights (0.9, as jaxpi).
         chunk: points per vmapped chunk of per-point gradients (bounds memory).
-        eps: guards the division by a vanishing trace.
+        floor: relative floor of the ratio (weights capped at 1 / floor).
     """
 
     every: int = eqx.field(static=True, default=1000)
     momentum: float = eqx.field(static=True, default=0.9)
     chunk: int = eqx.field(static=True, default=128)
-    eps: float = eqx.field(static=True, default=1e-12)
+    floor: float = eqx.field(static=True, default=1e-5)
+
+    def __check_init__(self):
+        if not 0 < self.floor < 1:
+            raise ValueError(f"ntk: floor must be in (0, 1), got {self.floor}")
 
     def init(self, names: Sequence[str]) -> Weights:
         return {name: jnp.ones(()) for name in names}
@@ -56,9 +68,9 @@ class NTK(AbstractWeighting):
         }
 
     def target_weights(self, traces: dict[str, Array]) -> Weights:
-        """w_hat_k = mean_j tr(K_j) / tr(K_k)."""
+        """w_hat_k = mean_j tr(K_j) / (tr(K_k) + floor mean_j tr(K_j))."""
         mean = jnp.mean(jnp.stack(list(traces.values())))
-        return {name: mean / (tr + self.eps) for name, tr in traces.items()}
+        return {name: balanced_ratio(mean, tr, self.floor) for name, tr in traces.items()}
 
     def update(self, state: Weights, context: WeightingContext) -> tuple[Weights, Weights]:
         def refresh(old: Weights) -> Weights:
