@@ -125,6 +125,38 @@ def test_pcgrad_training_run():
     assert int(agg_state.count) == 40 and bool(jnp.all(agg_state.ema > 0))
 
 
+def test_gtn_cancels_a_constant_term_weight():
+    """Why the combination is checked: GTN of (100 g_1, g_2) equals GTN of (g_1, g_2)."""
+    grads = jax.random.normal(jax.random.key(3), (2, 7))
+    state = PCGrad().init_state(2)
+    plain, _ = gtn_normalise(grads, state, momentum=0.99, eps=0.0)
+    weighted, _ = gtn_normalise(grads * jnp.asarray([[100.0], [1.0]]), state, 0.99, eps=0.0)
+    np.testing.assert_allclose(weighted, plain, rtol=1e-5)
+
+
+def test_gtn_refuses_fixed_term_ratios_and_warns_for_term_balancing(caplog):
+    from adapinn.errors import ConfigError
+    from adapinn.weighting import Causal, GradNorm
+    from adapinn.weighting.chain import Chain
+
+    with pytest.raises(ConfigError, match="gtn=false"):
+        make_trainer(FixedWeights({"ic": 100.0}), aggregator=PCGrad())
+    with pytest.raises(ConfigError, match="cancels the fixed term weights"):
+        make_trainer(Chain((Causal(), FixedWeights({"ic": 100.0}))), aggregator=PCGrad())
+    make_trainer(FixedWeights({"ic": 100.0}), aggregator=PCGrad(gtn=False))  # weights kept
+    make_trainer(FixedWeights(), aggregator=PCGrad())  # uniform: nothing to cancel
+    with caplog.at_level("WARNING", logger="adapinn.weighting.surgery"):
+        make_trainer(Causal(), aggregator=PCGrad())
+        assert not caplog.records  # point-level weights keep their ratios
+        make_trainer(GradNorm(), aggregator=PCGrad())
+    assert "trains like GTN alone" in caplog.text
+    with pytest.raises(ConfigError, match="gtn=false"):  # from a config, as a user writes it
+        from adapinn.experiments.build import build
+        build(build_config({"weighting": {"name": "fixed", "weights": {"ic": 100.0}},
+                            "aggregator": {"name": "pcgrad"},
+                            "network": {"width": 8, "depth": 1}}), with_reference=False)
+
+
 def test_aggregator_from_config():
     from adapinn.experiments.registry import build_aggregator
 

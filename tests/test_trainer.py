@@ -100,7 +100,7 @@ def test_a_dropped_stop_gradient_would_change_the_gradient():
     trainer, state = _trainer(weighting)
     batches = trainer.sample(state, trainer.step_keys(state.key))
     points = batches["pde"].points
-    chunk = time_chunks(points[:, 0], weighting.n_chunks)
+    chunk = time_chunks(points[:, 0], weighting.n_chunks, state.weighting_state)
 
     def leaky(m):
         sq = {n: trainer.problem.residuals(m, n, b.points) for n, b in batches.items()}

@@ -296,12 +296,17 @@ def test_ema_balance_tracks_the_ema_formula():
 # ---------------------------------------------------------------- causal
 
 
-def causal_context(t: jax.Array, squared: jax.Array) -> WeightingContext:
+def causal_context(t: jax.Array, squared: jax.Array,
+                   importance: jax.Array | None = None) -> WeightingContext:
     points = jnp.stack([t, jnp.zeros_like(t)], axis=1)
     return WeightingContext(
         step=jnp.asarray(0), squared_residuals={"pde": squared, "ic": jnp.ones(3)},
         points={"pde": points, "ic": jnp.zeros((3, 2))}, term_gradients=lambda: {},
+        importance=None if importance is None else {"pde": importance, "ic": jnp.ones(3)},
     )
+
+
+UNIT = jnp.asarray([0.0, 1.0])  # the state of a causal scheme on t in [0, 1]
 
 
 def test_causal_weights_non_increasing_in_time():
@@ -314,20 +319,74 @@ def test_causal_weights_non_increasing_in_time():
     assert bool(jnp.all(jnp.diff(ordered) <= 0))
     assert float(ordered[0]) == 1.0 and float(ordered[-1]) < 0.5
     assert float(weights["ic"]) == 1.0
-    chunk = time_chunks(t, 32)
-    assert bool(jnp.all(jnp.bincount(chunk, length=32) == 10))  # equal chunks by rank
+
+
+def test_causal_slabs_have_fixed_edges_from_the_time_interval():
+    t = jnp.asarray([0.0, 0.5, 0.99, 1.0, 1.5, 2.0])
+    np.testing.assert_array_equal(time_chunks(t, 4, jnp.asarray([0.0, 2.0])),
+                                  [0, 1, 1, 2, 3, 3])  # t_1 itself in the last slab
 
 
 def test_causal_weights_reach_one_when_earlier_chunks_are_solved():
     t = jnp.linspace(0.0, 1.0, 320)
     squared = jnp.where(t < 0.5, 0.0, 1.0)
     scheme = Causal(n_chunks=32, tol=1.0)
-    weights = scheme.update((), causal_context(t, squared))[0]["pde"]
+    weights = scheme.update(UNIT, causal_context(t, squared))[0]["pde"]
     np.testing.assert_array_equal(weights[t < 0.5], 1.0)
     first_unsolved = int(jnp.argmax(t >= 0.5))
     assert float(weights[first_unsolved]) == 1.0  # nothing unsolved before its chunk
-    per_chunk = causal_chunk_weights(squared, time_chunks(t, 32), 32, 1.0)
+    per_chunk = causal_chunk_weights(squared, time_chunks(t, 32, UNIT), 32, 1.0)
     np.testing.assert_allclose(per_chunk[16:], jnp.exp(-jnp.arange(16.0)), rtol=1e-6)
+
+
+def test_causal_weights_do_not_depend_on_where_the_sampler_puts_its_points():
+    """The same residual field seen through two batches: a uniform grid (q = 1) and one that
+    doubles every point with t < 0.5 at half the importance each (what a sampler crowding
+    early times does). Per-slab losses, hence the weights at each time, are identical; the
+    old equal-count-by-rank chunks moved with the crowding."""
+    t = (jnp.arange(256) + 0.5) / 256
+    field = lambda s: 0.2 + jnp.sin(3.0 * s) ** 2  # noqa: E731
+    early = t < 0.5
+    t2 = jnp.concatenate([t, t[early]])
+    q2 = jnp.concatenate([jnp.where(early, 0.5, 1.0), jnp.full(int(early.sum()), 0.5)])
+    scheme = Causal(n_chunks=16, tol=2.0)
+    w1 = scheme.update(UNIT, causal_context(t, field(t)))[0]["pde"]
+    w2 = scheme.update(UNIT, causal_context(t2, field(t2), q2))[0]["pde"]
+    np.testing.assert_allclose(w2[:256], w1, rtol=1e-6)
+    np.testing.assert_allclose(w2[256:], w1[early], rtol=1e-6)
+    # without the importance weights the crowded slabs would still agree (their points are
+    # the same field), but the rank rule would not: 16 equal-count chunks of t2
+    ranks = jnp.argsort(jnp.argsort(t2)) * 16 // t2.shape[0]
+    rank_rule = causal_chunk_weights(field(t2), ranks, 16, 2.0)[ranks]
+    assert float(jnp.max(jnp.abs(rank_rule[:256] - w1))) > 1e-2
+
+
+def test_causal_importance_weights_enter_the_slab_losses():
+    t = jnp.asarray([0.1, 0.2, 0.6, 0.7])  # two slabs of [0, 1]
+    squared = jnp.asarray([1.0, 3.0, 0.0, 0.0])
+    q = jnp.asarray([3.0, 1.0, 1.0, 1.0])
+    w = Causal(n_chunks=2, tol=1.0).update(UNIT, causal_context(t, squared, q))[0]["pde"]
+    np.testing.assert_allclose(w[2:], np.exp(-(3.0 * 1 + 1.0 * 3) / 4.0), rtol=1e-6)
+
+
+def test_causal_empty_slabs_are_masked():
+    """Points in slabs 0 and 2 of 4 only: slab 1 adds nothing, the weights stay finite."""
+    t = jnp.asarray([0.1, 0.15, 0.6, 0.65])
+    squared = jnp.asarray([1.0, 1.0, 2.0, 2.0])
+    per_chunk = causal_chunk_weights(squared, time_chunks(t, 4, UNIT), 4, 1.0)
+    assert bool(jnp.all(jnp.isfinite(per_chunk)))
+    np.testing.assert_allclose(per_chunk, np.exp(-np.asarray([0.0, 1.0, 1.0, 3.0])), rtol=1e-6)
+
+
+def test_causal_reads_the_time_interval_from_the_domain():
+    problem = transport_problem()
+    long = {"pde": Uniform(Box((0.0, -1.0), (2.5, 1.0)), 8),
+            "ic": Uniform(problem.conditions["ic"].domain, 4)}
+    np.testing.assert_allclose(Causal().init_for(long), [0.0, 2.5])
+    with pytest.raises(ConfigError, match="no extent along time_axis 0"):
+        Causal(term="ic").init_for(long)  # the ic face has t fixed
+    with pytest.raises(ConfigError, match="time_axis 5"):
+        Causal(time_axis=5).init_for(long)
 
 
 def test_causal_rejects_an_unknown_term():

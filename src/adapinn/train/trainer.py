@@ -49,6 +49,8 @@ class Trainer(eqx.Module):
         missing = set(self.problem.conditions) - set(self.samplers)
         if missing:
             raise ValueError(f"no sampler for conditions {sorted(missing)}")
+        if isinstance(self.aggregator, PCGrad):
+            self.aggregator.check_weighting(self.weighting)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -148,6 +150,7 @@ class Trainer(eqx.Module):
             points={n: b.points for n, b in batches.items()},
             term_gradients=term_gradients,
             params=params,
+            importance={n: jax.lax.stop_gradient(b.weights) for n, b in batches.items()},
             point_residual=point_residual,
         )
 

@@ -36,6 +36,11 @@ class WeightingContext(eqx.Module):
         step: the global step (int32 scalar).
         squared_residuals: per-point r^2 of each condition, shape (n_k,), stop-gradient.
         points: the batch of each condition, shape (n_k, d).
+        prior_weights: inside a `chain`, the product of the weights of the schemes before this
+            one (stop-gradient), scalars or (n_k,) arrays; None outside a chain (all 1). Every
+            gradient-based scheme measures the loss weighted by them (`prior_weight`).
+        importance: the batch's importance weights q_k,i of each condition (the sampler's
+            `Batch.weights`, mean 1 for a uniform draw), shape (n_k,); None: all 1.
         term_gradients: `(weights=None) -> {name: grad_theta L_k}` with
             L_k = mean_i(w_k,i q_k,i r_k,i^2) (w = 1 by default), computed only when called (under
             `lax.cond` in the schemes that refresh periodically).
@@ -51,6 +56,8 @@ class WeightingContext(eqx.Module):
     points: dict[str, Array]
     term_gradients: Callable[..., dict[str, Any]] = eqx.field(static=True)
     params: Any = None
+    importance: dict[str, Array] | None = None
+    prior_weights: dict[str, Array] | None = None
     point_residual: Callable[[str], PointResidual] | None = eqx.field(static=True, default=None)
 
 
@@ -63,10 +70,14 @@ class AbstractWeighting(eqx.Module):
         point_state: the state holds one entry per collocation point, so every condition
             must see the same fixed point set at every step (the trainer's builder then uses
             fixed samplers for the ic/bc terms).
+        rescales_terms: the weights include per-term factors (see the attribute).
     """
 
     trainable: ClassVar[bool] = False
     point_state: ClassVar[bool] = False
+    rescales_terms: ClassVar[bool] = False
+    """The scheme multiplies whole terms by per-term factors (gradnorm, ntk, ema_balance,
+    non-uniform fixed weights): factors that GTN (`surgery.PCGrad`) divides out again."""
 
     def init(self, names: Sequence[str]) -> Any:
         return ()
@@ -82,6 +93,11 @@ class AbstractWeighting(eqx.Module):
     def ascend(self, state: Any, grads: Any) -> Any:
         """One ascent step on the trainable state, given dL/dstate (same structure)."""
         return state
+
+
+def prior_weight(context: WeightingContext, name: str) -> Array | float:
+    """The earlier schemes' weight of term `name` in a chain (scalar or (n,)); 1.0 alone."""
+    return 1.0 if context.prior_weights is None else context.prior_weights[name]
 
 
 def global_norm(tree: Any) -> Array:

@@ -4,9 +4,18 @@ weights:
 
     w_k,i = prod_j w^(j)_k,i        (scalars and (n,) arrays broadcast)
 
-Order matters for gradient-based schemes: scheme j sees the term gradients of the loss already
-weighted by schemes 1..j-1, so `[{name: causal}, {name: gradnorm}]` balances the causally
-weighted residual (as jaxpi does), not the raw one whose late times are not yet meant to train.
+Order matters for gradient-based schemes: scheme j measures the loss already weighted by
+schemes 1..j-1 (`WeightingContext.prior_weights`, their product w'):
+
+    gradnorm, ema_balance:   g_k = ||grad_theta mean_i(w'_k,i q_k,i r_k,i^2)||
+    ntk:                     tr(K_k) = mean_i w'_k,i ||d r_k(x_i) / d theta||^2
+                             (the kernel of the weighted residual sqrt(w') r, jaxpi's causal NTK)
+    pointwise_gradnorm:      nu_i = ||d (w'_i r_i^2) / d theta|| = w'_i ||d r_i^2 / d theta||
+
+so `[{name: causal}, {name: gradnorm}]` balances the causally weighted residual (as jaxpi
+does), not the raw one whose late times are not yet meant to train. (For pointwise_gradnorm
+after a point-level scheme the product w'_i w_i is proportional to 1 / nu_i: it undoes the
+earlier point weights by design; after term-level weights it changes nothing.)
 Configured as `weighting: {name: chain, schemes: [{name: causal}, {name: gradnorm}]}`.
 """
 
@@ -37,6 +46,10 @@ class Chain(AbstractWeighting):
     def point_state(self) -> bool:  # type: ignore[override]
         return any(s.point_state for s in self.schemes)
 
+    @property
+    def rescales_terms(self) -> bool:  # type: ignore[override]
+        return any(s.rescales_terms for s in self.schemes)
+
     def init_for(self, samplers: Mapping[str, Any]) -> tuple:
         return tuple(s.init_for(samplers) for s in self.schemes)
 
@@ -47,7 +60,8 @@ class Chain(AbstractWeighting):
             if weights is not None:
                 earlier = jax.lax.stop_gradient(weights)
                 context = dataclasses.replace(
-                    context, term_gradients=functools.partial(gradients_of, earlier))
+                    context, term_gradients=functools.partial(gradients_of, earlier),
+                    prior_weights=earlier)
             w, sub = scheme.update(sub, context)
             new_states.append(sub)
             weights = w if weights is None else {k: weights[k] * w[k] for k in weights}

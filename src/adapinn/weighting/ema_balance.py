@@ -45,6 +45,8 @@ class EMABalance(AbstractWeighting):
         floor: relative floor of the ratio (weights capped at 1 / floor).
     """
 
+    rescales_terms = True
+
     alpha: float = eqx.field(static=True, default=0.999)
     every: int = eqx.field(static=True, default=100)
     floor: float = eqx.field(static=True, default=1e-5)

@@ -15,6 +15,11 @@ class FixedWeights(AbstractWeighting):
         static=True, default=(), converter=lambda w: tuple(sorted(dict(w).items()))
     )
 
+    @property
+    def rescales_terms(self) -> bool:  # type: ignore[override]
+        """Weights that are not all equal set a ratio between terms."""
+        return len({float(w) for _, w in self.weights} | {1.0}) > 1
+
     def init(self, names: Sequence[str]) -> dict:
         given = dict(self.weights)
         unknown = set(given) - set(names)

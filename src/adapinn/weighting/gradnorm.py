@@ -6,7 +6,7 @@ Every `every` steps, with g_k = ||grad_theta L_k|| (global Euclidean norm over p
 
     mean normalisation (jaxpi's code):   w_hat_k = mean_j g_j / g_k
     sum normalisation:                   w_hat_k = sum_j g_j / g_k
-    paper normalisation (Algorithm 1):   w_hat_k = max_theta |grad_theta L_r| / mean_theta |grad_theta L_k|
+    paper normalisation (Algorithm 1):   w_hat_k = max_theta |grad L_r| / mean_theta |grad L_k|
                                          for every term k != r; w_hat_r = 1
 
 where in the paper's rule max_theta / mean_theta run over the entries of the parameter vector and
@@ -65,6 +65,8 @@ class GradNorm(AbstractWeighting):
         floor: relative floor of the ratios (the weights are capped at 1 / floor).
         residual_term: the PDE residual term r of the paper's rule.
     """
+
+    rescales_terms = True
 
     every: int = eqx.field(static=True, default=1000)
     momentum: float = eqx.field(static=True, default=0.9)

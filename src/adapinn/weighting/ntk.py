@@ -32,6 +32,7 @@ from adapinn.weighting.base import (
     Weights,
     balanced_ratio,
     moving_average,
+    prior_weight,
 )
 from adapinn.weighting.pointgrads import point_jacobian_sq_norms, require_point_access
 
@@ -46,6 +47,8 @@ class NTK(AbstractWeighting):
         floor: relative floor of the ratio (weights capped at 1 / floor).
     """
 
+    rescales_terms = True
+
     every: int = eqx.field(static=True, default=1000)
     momentum: float = eqx.field(static=True, default=0.9)
     chunk: int = eqx.field(static=True, default=128)
@@ -59,11 +62,12 @@ class NTK(AbstractWeighting):
         return {name: jnp.ones(()) for name in names}
 
     def traces(self, context: WeightingContext) -> dict[str, Array]:
-        """tr(K_k) ~ mean_i ||d r_k(x_i)/d theta||^2 for every term, chunked."""
+        """tr(K_k) ~ mean_i w'_k,i ||d r_k(x_i)/d theta||^2 for every term, chunked (w' the
+        earlier schemes' weights in a chain, else 1)."""
         require_point_access(context, "ntk")
         return {
-            name: jnp.mean(point_jacobian_sq_norms(context.point_residual(name), context.params,
-                                                   points, self.chunk))
+            name: jnp.mean(prior_weight(context, name) * point_jacobian_sq_norms(
+                context.point_residual(name), context.params, points, self.chunk))
             for name, points in context.points.items()
         }
 

@@ -36,6 +36,7 @@ from adapinn.weighting.base import (
     WeightingContext,
     Weights,
     fixed_set_size,
+    prior_weight,
 )
 from adapinn.weighting.pointgrads import (
     point_jacobian_sq_norms,
@@ -98,10 +99,12 @@ class PointwiseGradNorm(AbstractWeighting):
                 for n in self.chosen(tuple(samplers))}
 
     def point_norms(self, context: WeightingContext, name: str) -> Array:
-        """nu_i = ||d r(x_i)^2 / d theta|| for the points of `name`, shape (n,)."""
+        """nu_i = ||d (w'_i r(x_i)^2) / d theta|| for the points of `name`, shape (n,) (w' the
+        earlier schemes' weights in a chain, else 1; constant, so w'_i ||d r_i^2 / d theta||)."""
         fn = squared_residual_fn(context.point_residual(name))
-        return jnp.sqrt(point_jacobian_sq_norms(fn, context.params, context.points[name],
-                                                self.chunk))
+        norms = jnp.sqrt(point_jacobian_sq_norms(fn, context.params, context.points[name],
+                                                 self.chunk))
+        return prior_weight(context, name) * norms
 
     def fresh_weights(self, context: WeightingContext) -> Weights:
         """The inverse-norm weights of this step's points, per weighted condition."""

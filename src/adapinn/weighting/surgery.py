@@ -17,10 +17,22 @@ The EMA of the norms (beta = 0.99, seed 004) is bias-corrected like Adam's momen
 choice: without it the first steps would divide by (1 - beta^t) n_k and inflate the gradients).
 Select it with the `aggregator` config section: `{name: pcgrad, gtn: true, momentum: 0.99}`;
 `sum` (the default) keeps the trainer's single-backward-pass path.
+
+GTN and term-level weights: GTN divides each weighted term gradient w_k g_k by the EMA of its
+own norm, ~ w_k ||g_k||, so a per-term factor w_k cancels (exactly for constant w_k). Hence
+(`PCGrad.check_weighting`, called by the Trainer):
+- fixed non-uniform weights (`ic: 100`) with GTN are refused (ConfigError): the ratio the
+  user asked for would silently vanish;
+- an adaptive term balancing (gradnorm, ntk, ema_balance) with GTN is allowed with a warning:
+  both aim at equal gradient scales per term, so the combination (seed 004's DB-PINN + GTN)
+  trains like GTN alone, apart from the lag of GTN's EMA after each reweighting;
+- point-level weights (causal, sa, pointwise_gradnorm) keep their ratios within a term.
+PCGrad without GTN (`gtn: false`) keeps every weight.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -29,6 +41,12 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax import Array
+
+from adapinn.errors import ConfigError
+from adapinn.weighting.base import AbstractWeighting
+from adapinn.weighting.fixed import FixedWeights
+
+log = logging.getLogger(__name__)
 
 
 def flatten_stacked(stacked: Any) -> tuple[Array, Any]:
@@ -120,6 +138,23 @@ class PCGrad(eqx.Module):
     momentum: float = eqx.field(static=True, default=0.99)
     eps: float = eqx.field(static=True, default=1e-8)
 
+    def check_weighting(self, weighting: AbstractWeighting) -> None:
+        """Refuse fixed term ratios that GTN would cancel; warn for adaptive term balancing
+        (module docstring)."""
+        if not (self.gtn and weighting.rescales_terms):
+            return
+        if _has_fixed_ratios(weighting):
+            raise ConfigError(
+                "aggregator 'pcgrad' with gtn: true divides each term's gradient by its own "
+                "norm, which cancels the fixed term weights (e.g. ic: 100) of weighting "
+                f"{type(weighting).__name__}: set aggregator.gtn=false to keep them, or drop "
+                "the fixed weights"
+            )
+        log.warning(
+            "aggregator 'pcgrad' with gtn: true divides each term's gradient by its own norm, "
+            "which cancels the per-term factors of weighting %s: the run trains like GTN "
+            "alone (set aggregator.gtn=false to keep the weights)", type(weighting).__name__)
+
     def init_state(self, n_terms: int) -> GTNState:
         return GTNState(jnp.zeros((n_terms,)), jnp.asarray(0, jnp.int32))
 
@@ -149,3 +184,9 @@ def _as_transform(aggregator: Sum | PCGrad, n_terms: int) -> optax.GradientTrans
         return aggregator.aggregate(updates, state, key)
 
     return optax.GradientTransformationExtraArgs(init, update)
+
+
+def _has_fixed_ratios(weighting: AbstractWeighting) -> bool:
+    """A fixed scheme with non-uniform weights, alone or inside a chain."""
+    schemes = getattr(weighting, "schemes", (weighting,))
+    return any(isinstance(s, FixedWeights) and s.rescales_terms for s in schemes)
