@@ -103,6 +103,23 @@ def test_resume_without_a_checkpoint_says_it_starts_again(tmp_path, caplog):
     assert "starting again from step 0" in caplog.text
 
 
+def test_resume_accepts_a_saved_config_without_its_default_options(tmp_path):
+    """config.yaml written by an older version (no default options of the sampler, weighting
+    and problem) resumes: the saved config is completed before it is compared."""
+    import yaml
+
+    out = tmp_path / "run"
+    assert _run(out, steps=10) == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    saved["sampler"] = {"name": saved["sampler"]["name"]}
+    saved["weighting"] = {"name": saved["weighting"]["name"],
+                          "weights": saved["weighting"]["weights"]}
+    saved["problem"] = {"name": saved["problem"]["name"]}
+    (out / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert _run(out, "--resume", steps=20) == 0
+    assert checkpoint.read_meta(out)["adam_steps"] == 20
+
+
 def _start(out: Path, *overrides: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "adapinn.cli", "run", "burgers", "--out", str(out),
            "--no-progress"]

@@ -71,7 +71,7 @@ def _fit(config: RunConfig, out: Path, resume: bool, overwrite: bool, progress: 
         records.check_folder(out, resume, overwrite)
         loggers.check_available(tc.loggers)
         if resume:
-            _check_resumable(out, config)
+            _check_resumable(out, config, complete_problem=problem is None)
     wall_start = time.perf_counter()
     run = build(config, problem=problem)
     if main:  # built: now the folder may be written
@@ -234,12 +234,15 @@ _RESUMABLE_BUDGETS = ("steps", "time_budget_s", "lbfgs_steps", "lbfgs_batch_size
                       "logger_group")
 
 
-def _check_resumable(out: Path, config: RunConfig) -> None:
+def _check_resumable(out: Path, config: RunConfig, complete_problem: bool = True) -> None:
     """A resumed run must use the saved config; only its budgets may change (train.steps,
-    train.time_budget_s, and the L-BFGS finish: train.lbfgs_steps, train.lbfgs_batch_size)."""
+    train.time_budget_s, and the L-BFGS finish: train.lbfgs_steps, train.lbfgs_batch_size).
+    The saved config is completed like `config` first, so a folder whose config.yaml lacks
+    some default options (written by hand, or by an older version) compares by value."""
     from adapinn.experiments.config import load_yaml, validate
 
-    saved = validate(load_yaml(out / records.CONFIG_FILE))
+    saved = registry.complete(validate(load_yaml(out / records.CONFIG_FILE)),
+                              problem=complete_problem)
     a, b = saved.model_dump(), config.model_dump()
     for budget in _RESUMABLE_BUDGETS:
         a["train"][budget] = b["train"][budget] = None
