@@ -12,8 +12,9 @@ import pytest
 from adapinn.cli import main
 from adapinn.experiments import registry
 from adapinn.experiments.build import build
-from adapinn.experiments.config import load_yaml, validate
-from adapinn.problems import Box, Condition, Problem
+from adapinn.experiments.config import build_config, load_yaml, validate
+from adapinn.experiments.fit import fit
+from adapinn.problems import Box, Condition, Problem, Union, laplacian
 from adapinn.train import checkpoint
 from adapinn.train.evaluate import relative_l2
 from tests.conftest import TINY
@@ -139,3 +140,25 @@ def test_reference_command_writes_the_grid(tmp_path):
     data = np.load(out)
     assert data["u"].shape == (11, 16) and data["t"].shape == (11,) and data["x"].shape == (16,)
     np.testing.assert_allclose(data["u"][0], -np.sin(np.pi * data["x"]), atol=1e-12)
+
+
+def test_a_problem_without_exact_solution_or_reference_trains_and_logs_losses(tmp_path):
+    """No rel. L2 anywhere, losses in every row, a prediction plot (it used to fail in build)."""
+    box = Box((0.0, 0.0), (1.0, 1.0))
+    edge = Union(Box((0.0, 0.0), (0.0, 1.0)), Box((1.0, 0.0), (1.0, 1.0)))
+    blind = Problem("blind_poisson", box, {
+        "pde": Condition(box, lambda u, x: laplacian(u, x)[1] + 1.0),
+        "bc": Condition(edge, lambda u, x: u(x)),
+    }, input_names=("x", "y"))
+    config = build_config({"network": {"width": 8, "depth": 1},
+                           "train": {"steps": 20, "batch_size": 32, "condition_batch_size": 8,
+                                     "eval_every": 10, "checkpoint_every": 10,
+                                     "lbfgs_steps": 0}})
+    summary = fit(config, tmp_path / "run", progress=False, problem=blind)
+    assert summary["rel_l2"] is None and summary["steps_done"] == 20
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text()
+            .splitlines()]
+    assert rows and all("rel_l2" not in r or r["rel_l2"] is None for r in rows)
+    assert all(np.isfinite(r["loss_pde"]) for r in rows)
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    assert (tmp_path / "run" / "plots" / "prediction.png").exists()

@@ -64,3 +64,23 @@ def test_nothing_is_written_without_data(tmp_path):
     model = build_network(NetworkSpec(width=8, depth=1), 2, 1, (), jax.random.key(0))
     plots.write_run_plots(tmp_path, model, off_grid, [{"step": 1, "rel_l2": None}], problem)
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == []
+
+
+def test_two_outputs_get_one_row_of_maps_each_and_no_reference_gets_prediction(tmp_path):
+    box = Box((0.0, 0.0), (2.0, 1.0))
+    two = Problem("pair", box, {"pde": Condition(box, lambda u, x: u(x))}, n_outputs=2,
+                  output_names=("u", "p"), exact=lambda x: jnp.stack([x[0], x[1] ** 2]))
+    model = build_network(NetworkSpec(width=8, depth=1), 2, 2, (), jax.random.key(0))
+    assert plots.error_maps(model, two.reference_data(resolution=16), two,
+                            tmp_path / "maps.png")
+    assert image.imread(tmp_path / "maps.png").shape[0] >= 2 * 3.8 * 110 * 0.95  # two rows
+    blind = Problem("blind", box, {"pde": Condition(box, lambda u, x: u(x))})
+    assert not blind.has_reference
+    rows = [{"step": 10, "loss": 1.0, "loss_pde": 1.0}]  # one eval point: drawn with a marker
+    skipped = plots.write_run_plots(tmp_path, build_network(
+        NetworkSpec(width=8, depth=1), 2, 1, (), jax.random.key(0)), None, rows, blind)
+    assert skipped == []
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["losses.png",
+                                                                      "prediction.png"]
+    pixels = image.imread(tmp_path / "plots" / "losses.png")
+    assert np.std(pixels[..., :3]) > 0.05

@@ -70,5 +70,6 @@ def _build(config: RunConfig, with_reference: bool, problem: Problem | None) -> 
                       config.train.residual_chunk, registry.build_aggregator(config),
                       refresh_samplers=not config.rounds.enabled)  # rounds refresh per round
     state = trainer.init(network, k_train)
-    reference = problem.reference_data() if with_reference else None
+    reference = (problem.reference_data() if with_reference and problem.has_reference
+                 else None)  # none: the run trains and logs losses, without rel. L2
     return Run(config, problem, trainer, state, reference)

@@ -114,11 +114,12 @@ def _fit(config: RunConfig, out: Path, resume: bool, overwrite: bool, progress: 
                "lbfgs_iterations_done": lbfgs_done}
     if main:
         records.write_summary(out, summary)
-    if main and run.reference is not None:
+    if main:
         from adapinn.experiments import plots
 
-        plots.write_run_plots(out, sharding.local_copy(state.model), run.reference,
-                              session.metrics_log.rows, run.problem)
+        for why in plots.write_run_plots(out, sharding.local_copy(state.model), run.reference,
+                                         session.metrics_log.rows, run.problem):
+            log.info("no %s", why)
     tracker.log_images({p.stem: p for p in sorted((out / "plots").glob("*.png"))})
     return summary
 

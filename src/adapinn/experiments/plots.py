@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -27,66 +28,162 @@ def new_figure(figsize: tuple[float, float]) -> Figure:
     return fig
 
 
-def error_maps(model, reference: ReferenceData, problem: Problem, path: Path) -> None:
-    """Three panels over a 2-D reference grid: prediction, reference (one colour scale for
-    both, so they compare by eye), |prediction - reference| (from 0)."""
+def _panel(fig, ax, a, b, values, title, names, cmap, limits, label) -> None:
+    mesh = ax.pcolormesh(a, b, values.T, cmap=cmap, shading="auto", vmin=limits[0],
+                         vmax=limits[1])
+    fig.colorbar(mesh, ax=ax, label=label)
+    ax.set(title=title, xlabel=names[0], ylabel=names[1])
+
+
+def _aspect(ax, a, b) -> None:
+    """Equal aspect for space-space maps whose sides are comparable; free for (t, x) maps."""
+    ratio = (b[-1] - b[0]) / max(a[-1] - a[0], 1e-300)
+    if 0.2 < ratio < 5:
+        ax.set_aspect("equal")
+
+
+def error_maps(model, reference: ReferenceData, problem: Problem, path: Path) -> bool:
+    """Per output (one row each): prediction, reference (one colour scale for both, so they
+    compare by eye), |prediction - reference| (from 0), over a 2-D reference grid. False (and
+    nothing written) when the reference is not a 2-D grid."""
     if reference.grid is None or len(reference.grid) != 2:
-        return
+        return False
     a, b = reference.grid
     shape = (len(a), len(b))
-    pred = np.asarray(predict(model, reference.points))[:, 0].reshape(shape)
-    ref = np.asarray(reference.values)[:, 0].reshape(shape)
+    pred_all = np.asarray(predict(model, reference.points)).reshape(len(a) * len(b), -1)
+    ref_all = np.asarray(reference.values).reshape(len(a) * len(b), -1)
     names = problem.input_names or ("x0", "x1")
-    fig = new_figure((14, 3.8))
-    axes = fig.subplots(1, 3)
-    both = (float(min(pred.min(), ref.min())), float(max(pred.max(), ref.max())))
-    err = np.abs(pred - ref)
-    panels = [("prediction", pred, "viridis", both), ("reference", ref, "viridis", both),
-              ("absolute error", err, "magma", (0.0, float(err.max())))]
-    for ax, (title, values, cmap, (lo, hi)) in zip(axes, panels):  # one scale for u and u_ref
-        mesh = ax.pcolormesh(a, b, values.T, cmap=cmap, shading="auto", vmin=lo, vmax=hi)
-        fig.colorbar(mesh, ax=ax)
-        ax.set(title=title, xlabel=names[0], ylabel=names[1])
+    outputs = problem.outputs
+    fig = new_figure((14, 3.8 * len(outputs)))
+    axes = np.atleast_2d(fig.subplots(len(outputs), 3))
+    for row, name in enumerate(outputs):
+        pred, ref = pred_all[:, row].reshape(shape), ref_all[:, row].reshape(shape)
+        both = (float(min(pred.min(), ref.min())), float(max(pred.max(), ref.max())))
+        err = np.abs(pred - ref)
+        panels = [(f"prediction {name}", pred, "viridis", both, name),
+                  (f"reference {name}", ref, "viridis", both, name),
+                  (f"|error| of {name}", err, "magma", (0.0, float(err.max())), f"|{name} error|")]
+        for ax, (title, values, cmap, limits, label) in zip(axes[row], panels):
+            _panel(fig, ax, a, b, values, title, names, cmap, limits, label)
+            _aspect(ax, a, b)
     fig.savefig(path, dpi=110)
+    return True
 
 
-def convergence(rows: list[dict], path: Path, label: str = "") -> None:
-    """rel. L2 against steps and against training wall-clock (log scale)."""
+def prediction_maps(model, problem: Problem, path: Path, resolution: int = 160) -> bool:
+    """Without a reference: each output over a grid of the 2-D domain's bounding box, blank
+    outside the domain (holes stay blank). False for other dimensions."""
+    if problem.dim != 2:
+        return False
+    box = problem.domain.bounding_box
+    a, b = (np.linspace(lo, hi, resolution) for lo, hi in zip(box.low, box.high))
+    grid = np.stack([m.ravel() for m in np.meshgrid(a, b, indexing="ij")], axis=-1)
+    points = jnp.asarray(grid, jnp.result_type(float))
+    inside = np.asarray(problem.domain.contains(points))
+    values = np.asarray(predict(model, points)).reshape(len(grid), -1)
+    names, outputs = problem.input_names or ("x0", "x1"), problem.outputs
+    fig = new_figure((5.2 * len(outputs), 4.2))
+    axes = np.atleast_1d(fig.subplots(1, len(outputs)))
+    for ax, (col, name) in zip(axes, enumerate(outputs)):
+        field = np.where(inside, values[:, col], np.nan).reshape(len(a), len(b))
+        finite = field[np.isfinite(field)]
+        limits = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        _panel(fig, ax, a, b, field, f"prediction {name} (no reference)", names, "viridis",
+               limits, name)
+        _aspect(ax, a, b)
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def _lbfgs_start(rows: list[dict]) -> dict | None:
+    return next((r for r in rows if r.get("phase") == "lbfgs"), None)
+
+
+def convergence(rows: list[dict], path: Path, label: str = "") -> bool:
+    """rel. L2 against steps and against training wall-clock (log scale), with a dashed line
+    where the L-BFGS finish begins. False (nothing written) without rel. L2 rows."""
     rows = [r for r in rows if r.get("rel_l2") is not None]
     if not rows:
-        return
+        return False
     fig = new_figure((11, 3.8))
     axes = fig.subplots(1, 2)
-    steps = [r["step"] for r in rows]
-    times = [r["wall_time_s"] for r in rows]
+    fig.suptitle(f"relative L2 error{': ' + label if label else ''}")
+    lbfgs = _lbfgs_start(rows)
     errors = [r["rel_l2"] for r in rows]
-    for ax, xs, xlabel in ((axes[0], steps, "step"), (axes[1], times, "training time [s]")):
-        ax.semilogy(xs, errors, label=label or None)
+    for ax, key, xlabel in ((axes[0], "step", "step (Adam steps + L-BFGS iterations)"),
+                            (axes[1], "wall_time_s", "training time [s]")):
+        ax.semilogy([r[key] for r in rows], errors, marker="o" if len(rows) < 20 else None,
+                    label="rel. L2")
+        if lbfgs is not None:
+            ax.axvline(lbfgs[key], color="grey", linestyle="--", label="L-BFGS starts")
         ax.set(xlabel=xlabel, ylabel="relative L2 error")
         ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
+    return True
 
 
-def weights(rows: list[dict], path: Path) -> None:
-    """Each logged loss weight against steps."""
+def losses(rows: list[dict], path: Path) -> bool:
+    """The total loss and each term's unweighted loss against steps (log scale)."""
+    keys = ["loss"] + sorted({k for r in rows for k in r if k.startswith("loss_")})
+    series = {k: [(r["step"], r[k]) for r in rows if r.get(k) is not None] for k in keys}
+    series = {k: v for k, v in series.items() if v}
+    if not series:
+        return False
+    fig = new_figure((6.5, 3.8))
+    ax = fig.subplots()
+    for i, (key, pts) in enumerate(series.items()):
+        ax.semilogy(*zip(*pts), label="total (weighted)" if key == "loss" else
+                    key.removeprefix("loss_"), linestyle=_STYLES[i % len(_STYLES)],
+                    marker="o" if len(pts) < 20 else None)
+    lbfgs = _lbfgs_start(rows)
+    if lbfgs is not None:
+        ax.axvline(lbfgs["step"], color="grey", linestyle="--", label="L-BFGS starts")
+    ax.set(xlabel="step", ylabel="loss", title="training losses")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    return True
+
+
+_STYLES = ("-", "--", "-.", ":")
+
+
+def weights(rows: list[dict], path: Path) -> bool:
+    """Each logged loss weight against steps; line styles differ so equal weights stay
+    visible (one line on top of another)."""
     keys = sorted({k for r in rows for k in r if k.startswith("weight_")})
     if not keys:
-        return
+        return False
     fig = new_figure((6, 3.8))
     ax = fig.subplots()
-    for key in keys:
+    for i, key in enumerate(keys):
         pts = [(r["step"], r[key]) for r in rows if key in r]
-        ax.semilogy(*zip(*pts), label=key.removeprefix("weight_"))
-    ax.set(xlabel="step", ylabel="weight")
-    ax.legend()
+        ax.semilogy(*zip(*pts), label=key.removeprefix("weight_"),
+                    linestyle=_STYLES[i % len(_STYLES)], marker="o" if len(pts) < 20 else None)
+    ax.set(xlabel="step", ylabel="weight (mean over points)", title="loss weights")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
+    return True
 
 
-def write_run_plots(out: Path, model, reference, rows, problem) -> None:
-    """`out/plots/`: error_maps.png (2-D grid reference only), convergence.png (rows with
-    rel_l2), weights.png (rows with weight_* keys); a plot without its data is skipped."""
+def write_run_plots(out: Path, model, reference, rows, problem) -> list[str]:
+    """`out/plots/`: error_maps.png (a 2-D grid reference) or prediction.png (2-D problem
+    without a reference), convergence.png (rows with rel_l2), losses.png, weights.png (rows
+    with weight_* keys). A plot without its data is skipped; the names of the skipped maps
+    and why are returned (fit logs them)."""
     folder = Path(out) / "plots"
     folder.mkdir(exist_ok=True)
-    error_maps(model, reference, problem, folder / "error_maps.png")
+    skipped = []
+    if reference is not None:
+        if not error_maps(model, reference, problem, folder / "error_maps.png"):
+            skipped.append("error_maps.png: the reference is not a 2-D grid (a "
+                           f"{problem.dim}-D problem or scattered points)")
+    elif not prediction_maps(model, problem, folder / "prediction.png"):
+        skipped.append(f"prediction.png: only drawn for 2-D problems (this one is "
+                       f"{problem.dim}-D)")
     convergence(rows, folder / "convergence.png")
+    losses(rows, folder / "losses.png")
     weights(rows, folder / "weights.png")
+    return skipped

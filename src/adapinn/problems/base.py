@@ -52,6 +52,7 @@ class Problem(eqx.Module):
         conditions: loss terms by name; "pde" is the interior residual by convention.
         input_names: coordinate names, e.g. ("t", "x").
         n_outputs: length of the network output; with 1, `u(x)` is passed as a scalar.
+        output_names: names of the outputs, e.g. ("u", "v", "p"); default u or u0, u1, ...
         periodic: {axis: period} (stored as sorted pairs) for coordinates in which the solution
             is exactly periodic
             (a periodic embedding then enforces it).
@@ -64,6 +65,7 @@ class Problem(eqx.Module):
     conditions: dict[str, Condition]
     input_names: tuple[str, ...] = eqx.field(static=True, default=())
     n_outputs: int = eqx.field(static=True, default=1)
+    output_names: tuple[str, ...] = eqx.field(static=True, default=(), converter=tuple)
     periodic: tuple[tuple[int, float], ...] = eqx.field(
         static=True, default=(), converter=lambda p: tuple(sorted(dict(p).items()))
     )
@@ -73,6 +75,9 @@ class Problem(eqx.Module):
     def __check_init__(self):
         if not self.conditions:
             raise ValueError(f"problem {self.name!r} has no conditions")
+        if self.output_names and len(self.output_names) != self.n_outputs:
+            raise ValueError(f"problem {self.name!r}: {len(self.output_names)} output_names "
+                             f"for {self.n_outputs} outputs")
         for cname, cond in self.conditions.items():
             if cond.domain.dim != self.domain.dim:
                 raise ValueError(
@@ -83,6 +88,13 @@ class Problem(eqx.Module):
     @property
     def dim(self) -> int:
         return self.domain.dim
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """`output_names`, or u (one output) / u0, u1, ... (several)."""
+        if self.output_names:
+            return self.output_names
+        return ("u",) if self.n_outputs == 1 else tuple(f"u{i}" for i in range(self.n_outputs))
 
     def solution_fn(self, network: Callable[[Array], Array]) -> Callable[[Array], Array]:
         """The function `u` handed to residuals: scalar when the problem has one output."""
@@ -97,8 +109,15 @@ class Problem(eqx.Module):
         r = jax.vmap(lambda x: residual(u, x))(points)
         return jnp.sum(jnp.reshape(r, (points.shape[0], -1)) ** 2, axis=-1)
 
-    def reference_data(self, resolution: int = 128) -> ReferenceData:
-        """The evaluation set: `reference()` if given, else `exact` on a regular grid."""
+    @property
+    def has_reference(self) -> bool:
+        """An evaluation set exists (a reference or an exact solution): rel. L2 is recorded."""
+        return self.reference is not None or self.exact is not None
+
+    def reference_data(self, resolution: int = 128, n_random: int = 16384) -> ReferenceData:
+        """The evaluation set: `reference()` if given, else `exact` on a regular grid of
+        `resolution` points per axis for d <= 3, or at `n_random` points drawn once (fixed
+        key 0) uniformly from the domain for d > 3 (a grid would need resolution^d points)."""
         if self.reference is not None:
             return self.reference()
         if self.exact is None:
@@ -106,6 +125,11 @@ class Problem(eqx.Module):
                 f"problem {self.name!r} has neither a reference nor an exact solution; "
                 "pass `exact=` or `reference=` to evaluate relative L2"
             )
+        if self.dim > 3:
+            points = self.domain.sample(jax.random.key(0), n_random).astype(
+                jnp.result_type(float))
+            values = jax.vmap(self.exact)(points)
+            return ReferenceData(points, values.reshape(n_random, -1))
         box = self.domain
         axes = tuple(np.linspace(lo, hi, resolution) for lo, hi in zip(box.low, box.high))
         mesh = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=-1)
