@@ -3,6 +3,7 @@ adaptive loss weighting."""
 
 from adapinn.experiments.config import RunConfig
 from adapinn.experiments.fit import fit
+from adapinn.experiments.trained import TrainedModel, load
 from adapinn.problems import (
     Box,
     Condition,
@@ -16,7 +17,8 @@ from adapinn.problems import (
 )
 
 __all__ = [
-    "RunConfig", "fit", "Box", "Condition", "Problem", "ReferenceData", "Union",
+    "RunConfig", "fit", "load", "TrainedModel", "Box", "Condition", "Problem", "ReferenceData",
+    "Union",
     "first_derivative", "gradient", "laplacian", "second_derivative",
 ]
 __version__ = "0.1.0"

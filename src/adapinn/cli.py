@@ -76,16 +76,91 @@ def _compare_parser(sub) -> None:
 def _reference(args) -> int:
     import numpy as np
 
+    from adapinn.experiments import registry
     from adapinn.reference import compute_reference
     from adapinn.reference.cache import SOLVERS
 
+    out = args.out if args.out.endswith(".npz") else args.out + ".npz"  # as np.savez does
+    if registry.is_problem_file(args.name):  # the problem's own reference or exact solution
+        problem = registry.problem_factory(args.name)()
+        if not problem.has_reference:
+            raise ConfigError(f"problem {args.name!r} has neither a reference nor an exact "
+                              "solution to write")
+        data = problem.reference_data()
+        np.savez(out, points=np.asarray(data.points), values=np.asarray(data.values))
+        print(f"wrote {out}: points {data.points.shape}, values {data.values.shape}")
+        return 0
     if args.name not in SOLVERS:
         raise ConfigError(f"unknown reference {args.name!r}; valid names: "
-                          f"{', '.join(sorted(SOLVERS))}")
-    out = args.out if args.out.endswith(".npz") else args.out + ".npz"  # as np.savez does
+                          f"{', '.join(sorted(SOLVERS))}, or a problem file FILE.py:FACTORY")
     t, x, u = compute_reference(args.name, nt=args.nt, nx=args.nx)
     np.savez(out, t=t, x=x, u=u)
     print(f"wrote {out}: t ({len(t)}), x ({len(x)}), u {u.shape}")
+    return 0
+
+
+def _read_points(path: Path):
+    """(n, d) points from .npy, .npz (array `points`, or its only array) or .csv / .txt (comma
+    or whitespace separated, an optional header line)."""
+    import numpy as np
+
+    if not path.is_file():
+        raise FileNotFoundError(f"points file {str(path)!r} not found")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return np.load(path)
+    if suffix == ".npz":
+        with np.load(path) as data:
+            if "points" in data:
+                return data["points"]
+            if len(data.files) == 1:
+                return data[data.files[0]]
+            raise ConfigError(f"{str(path)!r} holds arrays {data.files}: name the points "
+                              "array `points`")
+    if suffix in (".csv", ".txt"):
+        first = next(iter(path.read_text().splitlines()), "")
+        delimiter = "," if "," in first else None
+        try:
+            skip = 0 if [float(v) for v in first.replace(",", " ").split()] else 1
+        except ValueError:
+            skip = 1  # a header line
+        return np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2)
+    raise ConfigError(f"points file {str(path)!r}: use .npy, .npz, .csv or .txt")
+
+
+def _predict(args) -> int:
+    import numpy as np
+
+    from adapinn.experiments.trained import load
+
+    model = load(args.run_dir)
+    try:
+        values = model(_read_points(Path(args.points)), chunk=args.chunk)
+    except ValueError as err:
+        raise ConfigError(f"{args.points}: {err}") from None
+    out = Path(args.out)
+    if out.suffix.lower() == ".csv":
+        np.savetxt(out, values, delimiter=",", header=",".join(model.problem.outputs),
+                   comments="")
+    elif out.suffix.lower() == ".npy":
+        np.save(out, values)
+    else:
+        raise ConfigError(f"--out {str(out)!r}: use .npy or .csv")
+    print(f"wrote {out}: {values.shape[0]} points x {values.shape[1]} outputs "
+          f"({', '.join(model.problem.outputs)})")
+    return 0
+
+
+def _export(args) -> int:
+    import numpy as np
+
+    from adapinn.experiments.trained import load
+
+    model = load(args.run_dir)
+    path = model.export(args.out)
+    print(f"wrote {path}: jax.export of (n, {model.dim}) -> (n, {model.n_outputs}) "
+          f"[{np.dtype(model.dtype).name}]; "
+          "load with jax.export.deserialize(open(path, 'rb').read()).call(points)")
     return 0
 
 
@@ -167,11 +242,23 @@ def parser() -> argparse.ArgumentParser:
     _compare_parser(sub)
 
     ref = sub.add_parser("reference", help="write a reference solution grid to .npz")
-    ref.add_argument("name", help="burgers or allen_cahn")
+    ref.add_argument("name", help="burgers, allen_cahn, or a problem file FILE.py:FACTORY")
     ref.add_argument("--nt", type=int, default=201)
     ref.add_argument("--nx", type=int, default=512)
     ref.add_argument("--out", required=True, help="output .npz file")
     ref.set_defaults(func=_reference)
+
+    pred = sub.add_parser("predict", help="evaluate a trained run at points from a file")
+    pred.add_argument("run_dir", help="a run folder (config.yaml + checkpoint)")
+    pred.add_argument("--points", required=True, help="(n, d) points: .npy, .npz, .csv, .txt")
+    pred.add_argument("--out", required=True, help="values (n, m): .npy or .csv")
+    pred.add_argument("--chunk", type=int, default=8192, help="points per batch")
+    pred.set_defaults(func=_predict)
+
+    exp = sub.add_parser("export", help="write the trained model as a portable jax.export file")
+    exp.add_argument("run_dir", help="a run folder (config.yaml + checkpoint)")
+    exp.add_argument("--out", required=True, help="output file (e.g. model.jaxexport)")
+    exp.set_defaults(func=_export)
 
     lst = sub.add_parser("list", help="problems, samplers, weightings, aggregators, "
                                       "networks, protocols, loggers, presets")

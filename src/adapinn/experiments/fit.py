@@ -20,6 +20,7 @@ from adapinn.errors import ConfigError
 from adapinn.experiments import registry, snapshots
 from adapinn.experiments.build import Run, build, schedule_of
 from adapinn.experiments.config import RunConfig, dump
+from adapinn.experiments.trained import TrainedModel
 from adapinn.nn import count_parameters
 from adapinn.problems.base import Problem
 from adapinn.train import checkpoint, distributed, loggers, records, rounds, sharding
@@ -31,8 +32,10 @@ log = logging.getLogger("adapinn")
 
 def fit(config: RunConfig, out: Path | str, resume: bool = False, overwrite: bool = False,
         progress: bool = True, problem: Problem | None = None,
-        devices: int | None = None) -> dict:
-    """Train the configured run into folder `out` and return its summary.
+        devices: int | None = None) -> Summary:
+    """Train the configured run into folder `out` and return its summary (a dict, also
+    written as summary.json) whose `.model` is the trained model (`TrainedModel`:
+    `summary.model(points) -> values`).
 
     Nothing is written until the run is built (a config error leaves no trace). float64 runs
     (`network.dtype`) train inside `jax.enable_x64(True)`, which ends with the run. Ctrl-C or
@@ -50,10 +53,14 @@ def fit(config: RunConfig, out: Path | str, resume: bool = False, overwrite: boo
         resume: continue the run saved in `out` from its checkpoint.
         overwrite: replace the run saved in `out`.
         progress: show progress bars.
-        problem: a user-defined `Problem` to train instead of the registry's `config.problem`.
+        problem: a user-defined `Problem` to train instead of the registry's `config.problem`
+            (config.yaml then names it `problem.name`; `adapinn.load` needs it passed again).
+            A problem in a file is `problem.name: path/to/file.py:factory` instead.
         devices: how many devices to split each batch over (default: all visible, of all
             processes; see `adapinn.train.sharding`). Only process 0 writes `out`.
     """
+    if problem is not None and config.problem.name != problem.name:
+        config = config.model_copy(update={"problem": type(config.problem)(name=problem.name)})
     config = registry.complete(config, problem=problem is None)  # config.yaml: exact
     x64 = config.network.dtype == "float64"
     with (jax.enable_x64(True) if x64 else contextlib.nullcontext(), _signals_interrupt(),
@@ -110,8 +117,8 @@ def _fit(config: RunConfig, out: Path, resume: bool, overwrite: bool, progress: 
                                            lbfgs_done, lbfgs_state, progress=progress,
                                            desc=run.problem.name)
 
-    summary = {**_summary(run, session, state, adam_steps, adam_time, compile_time),
-               "lbfgs_iterations_done": lbfgs_done}
+    summary = Summary({**_summary(run, session, state, adam_steps, adam_time, compile_time),
+                       "lbfgs_iterations_done": lbfgs_done})
     if main:
         records.write_summary(out, summary)
     if main:
@@ -121,6 +128,9 @@ def _fit(config: RunConfig, out: Path, resume: bool, overwrite: bool, progress: 
                                          session.metrics_log.rows, run.problem):
             log.info("no %s", why)
     tracker.log_images({p.stem: p for p in sorted((out / "plots").glob("*.png"))})
+    summary.model = TrainedModel(sharding.local_copy(state.model), run.problem, config,
+                                 {"adam_steps": adam_steps, "lbfgs_iterations": lbfgs_done},
+                                 out if main else None)
     return summary
 
 
@@ -193,6 +203,12 @@ def _snapshot_hook(run: Run, out: Path):
     return hook
 
 
+class Summary(dict):
+    """The run's summary (summary.json's keys) with the trained model as `.model`."""
+
+    model: TrainedModel | None = None
+
+
 def _summary(run: Run, session: Session, state, adam_steps: int,
              adam_time: float, compile_time: float) -> dict:
     """summary.json: what was run, how well it did, and what it cost."""
@@ -200,6 +216,8 @@ def _summary(run: Run, session: Session, state, adam_steps: int,
     rel, best = session.evaluate(state.model), session.metrics_log.best
     return {
         "problem": run.problem.name,
+        **({"problem_file": registry.problem_file(config.problem.name)}
+           if registry.is_problem_file(config.problem.name) else {}),
         "sampler": config.sampler.name,
         "weighting": config.weighting.name,
         "network": config.network.name,

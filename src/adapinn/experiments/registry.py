@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import importlib.util
 import inspect
 import typing
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -114,12 +117,61 @@ def validate_options(entry: Any, kind: str, name: str, options: dict[str, Any]) 
     return out
 
 
+def is_problem_file(name: str) -> bool:
+    """`name` is `path/to/file.py:factory` (a problem defined in a Python file)."""
+    path, sep, factory = name.rpartition(":")
+    return bool(sep) and path.endswith(".py") and factory.isidentifier()
+
+
+def is_user_problem(name: str) -> bool:
+    """Neither a registered problem nor a problem file: a `Problem` passed to `fit` itself."""
+    return name not in PROBLEMS and not is_problem_file(name)
+
+
+def problem_file(name: str) -> dict[str, str]:
+    """{"path": absolute path, "sha256": content hash} of a problem file (run records)."""
+    path = Path(name.rpartition(":")[0]).resolve()
+    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def problem_factory(name: str) -> Callable[..., Problem]:
+    """The registered factory `name`, or the function `factory` of `file.py:factory`, whose
+    keyword arguments are the problem's options. Errors name the file and what is missing."""
+    if not is_problem_file(name):
+        return lookup(PROBLEMS, "problem", name)
+    file, _, attr = name.rpartition(":")
+    path = Path(file)
+    if not path.is_file():
+        raise ConfigError(f"problem file {file!r} not found (problem.name={name!r}; a path "
+                          "relative to the current folder, or absolute)")
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(f"adapinn_problem_{digest}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # the user's file: report where it failed
+        raise ConfigError(f"problem file {file!r} failed to import: "
+                          f"{type(err).__name__}: {err}") from err
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        found = sorted(n for n, v in vars(module).items()
+                       if callable(v) and not n.startswith("_") and inspect.isfunction(v))
+        raise ConfigError(f"problem file {file!r} has no function {attr!r}; its functions: "
+                          f"{', '.join(found) or 'none'}")
+    return factory
+
+
 def build_problem(config: RunConfig) -> Problem:
-    factory = lookup(PROBLEMS, "problem", config.problem.name)
-    options = validate_options(factory, "problem", config.problem.name, config.problem.options)
+    name = config.problem.name
+    factory = problem_factory(name)
+    options = validate_options(factory, "problem", name, config.problem.options)
     if "nt" in option_types(factory):
         options = {"nt": config.eval.nt, "nx": config.eval.nx, **options}
-    return factory(**options)
+    problem = factory(**options)
+    if not isinstance(problem, Problem):
+        raise ConfigError(f"problem {name!r} returned {type(problem).__name__}, not an "
+                          "adapinn Problem")
+    return problem
 
 
 def build_sampler(cfg: SamplerConfig, domain, batch_size: int) -> AbstractSampler:
@@ -356,7 +408,7 @@ def complete(config: RunConfig, problem: bool = True) -> RunConfig:
 
     data = config.model_dump(mode="json")
     if problem:
-        factory = lookup(PROBLEMS, "problem", config.problem.name)
+        factory = problem_factory(config.problem.name)
         data["problem"] = {**option_defaults(factory, _EVAL_OPTIONS), **data["problem"]}
     sampler = lookup(SAMPLERS, "sampler", config.sampler.name)
     data["sampler"] = {**option_defaults(sampler), **data["sampler"]}
