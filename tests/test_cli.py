@@ -128,12 +128,12 @@ def test_config_yaml_is_complete_and_the_same_command_resumes(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["run", "burgers", "--out", str(out), "--no-progress",
             *_sets(TINY + ["sampler.name=hardbank", "sampler.p_max=0.3",
-                           "aggregator.name=pcgrad"])]
+                           "aggregator.name=pcgrad", "aggregator.gtn=false"])]
     assert main([*args, "--set", "train.steps=10"]) == 0
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["sampler"]["p_max"] == 0.3  # given
     assert saved["sampler"]["start_step"] == 15000 and saved["sampler"]["iw_cells"] == 4096
-    assert saved["aggregator"] == {"name": "pcgrad", "gtn": True, "momentum": 0.99,
+    assert saved["aggregator"] == {"name": "pcgrad", "gtn": False, "momentum": 0.99,
                                    "eps": 1e-8}
     assert saved["weighting"]["weights"] == {"pde": 1.0, "ic": 10.0, "bc": 10.0}
     assert saved["problem"] == {"name": "burgers", "nu": pytest.approx(0.01 / np.pi)}

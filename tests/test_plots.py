@@ -58,12 +58,14 @@ def test_run_plots_are_written_as_pngs(tmp_path):
 
 
 def test_nothing_is_written_without_data(tmp_path):
-    problem = _problem()
-    off_grid = problem.reference_data(resolution=4)
-    off_grid = type(off_grid)(off_grid.points, off_grid.values, None)  # not a grid
-    model = build_network(NetworkSpec(width=8, depth=1), 2, 1, (), jax.random.key(0))
-    plots.write_run_plots(tmp_path, model, off_grid, [{"step": 1, "rel_l2": None}], problem)
+    box = Box((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    cube = Problem("cube", box, {"pde": Condition(box, lambda u, x: u(x))},
+                   exact=lambda x: jnp.sum(x))
+    model = build_network(NetworkSpec(width=8, depth=1), 3, 1, (), jax.random.key(0))
+    skipped = plots.write_run_plots(tmp_path, model, cube.reference_data(resolution=4),
+                                    [{"step": 1, "rel_l2": None}], cube)
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == []
+    assert skipped == ["error_maps.png: only drawn for 2-D problems (this one is 3-D)"]
 
 
 def test_two_outputs_get_one_row_of_maps_each_and_no_reference_gets_prediction(tmp_path):

@@ -13,6 +13,7 @@ from adapinn.experiments import registry
 from adapinn.experiments.config import RunConfig
 from adapinn.nn import build_network, pirate_ic_init
 from adapinn.problems.base import Problem, ReferenceData
+from adapinn.problems.data import load_reference
 from adapinn.samplers import Fixed, Uniform
 from adapinn.train.optim import adam, learning_rate_schedule
 from adapinn.train.state import TrainState
@@ -59,10 +60,12 @@ def _build(config: RunConfig, with_reference: bool, problem: Problem | None) -> 
         network = pirate_ic_init(network, problem, jax.random.fold_in(k_net, 0x1C))
     weighting, n_cond = registry.build_weighting(config), config.train.condition_batch_size
     samplers = {
-        name: registry.build_sampler(config.sampler, cond.domain, config.train.batch_size)
+        name: registry.build_sampler(config.sampler, cond.domain,
+                                     cond.batch_size or config.train.batch_size)
         if name == "pde"  # a weighting with per-point state (SA) needs fixed ic/bc points too
-        else Fixed(cond.domain, n_cond, size=n_cond) if weighting.point_state
-        else Uniform(cond.domain, n_cond)
+        else Fixed(cond.domain, cond.batch_size or n_cond, size=cond.batch_size or n_cond)
+        if weighting.point_state
+        else Uniform(cond.domain, cond.batch_size or n_cond)
         for name, cond in problem.conditions.items()
     }
     trainer = Trainer(problem, samplers, weighting,
@@ -70,6 +73,9 @@ def _build(config: RunConfig, with_reference: bool, problem: Problem | None) -> 
                       config.train.residual_chunk, registry.build_aggregator(config),
                       refresh_samplers=not config.rounds.enabled)  # rounds refresh per round
     state = trainer.init(network, k_train)
-    reference = (problem.reference_data() if with_reference and problem.has_reference
-                 else None)  # none: the run trains and logs losses, without rel. L2
+    if with_reference and config.eval.reference_file:  # scattered points from a file
+        reference = load_reference(config.eval.reference_file, problem.domain, problem.n_outputs)
+    else:  # none: the run trains and logs losses, without rel. L2
+        reference = (problem.reference_data() if with_reference and problem.has_reference
+                     else None)
     return Run(config, problem, trainer, state, reference)

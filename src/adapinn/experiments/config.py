@@ -101,6 +101,9 @@ class TrainConfig(_Strict):
 class EvalConfig(_Strict):
     nt: int = Field(201, gt=1)
     nx: int = Field(512, gt=1)
+    reference_file: str | None = None
+    """A reference on scattered points (.npz with points, values; or text columns) that
+    replaces the problem's own (`adapinn.problems.data.load_reference`)."""
 
 
 class RunConfig(_Strict):

@@ -96,6 +96,7 @@ def _fit(config: RunConfig, out: Path, resume: bool, overwrite: bool, progress: 
         metrics_log = loggers.LoggedMetrics(metrics_log, tracker)
     session = Session(out, mesh, main, metrics_log, run.reference, wall_start,
                       float(meta.get("train_time_s", 0.0)), weights=meta.get("weights"),
+                      output_names=run.problem.outputs,
                       adam_time=float(meta.get("adam_time_s", meta.get("train_time_s", 0.0))),
                       on_eval=_snapshot_hook(run, out) if main and tc.snapshot_points else None)
     chunk = math.gcd(tc.scan_steps, tc.eval_every, tc.checkpoint_every,
@@ -226,6 +227,7 @@ def _summary(run: Run, session: Session, state, adam_steps: int,
         "steps": tc.steps,
         "lbfgs_steps": tc.lbfgs_steps,
         "rel_l2": rel,
+        **{k: v for k, v in session.errors.items() if k != "rel_l2"},  # per output, max abs.
         "best_rel_l2": best["rel_l2"] if best else rel,
         "best_step": best["step"] if best else adam_steps,
         "wall_time_s": time.perf_counter() - session.wall_start,

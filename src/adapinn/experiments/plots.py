@@ -42,11 +42,46 @@ def _aspect(ax, a, b) -> None:
         ax.set_aspect("equal")
 
 
+def scattered_error_maps(model, reference: ReferenceData, problem: Problem,
+                         path: Path) -> bool:
+    """`error_maps` for a 2-D reference on scattered points: a Delaunay triangulation of the
+    points, triangles whose centroid is outside the domain masked (holes stay blank)."""
+    from matplotlib.tri import Triangulation
+
+    pts = np.asarray(reference.points)
+    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3:
+        return False
+    tri = Triangulation(pts[:, 0], pts[:, 1])
+    centroids = pts[tri.triangles].mean(axis=1)
+    tri.set_mask(~np.asarray(problem.domain.contains(jnp.asarray(centroids))))
+    pred_all = np.asarray(predict(model, reference.points)).reshape(len(pts), -1)
+    ref_all = np.asarray(reference.values).reshape(len(pts), -1)
+    names, outputs = problem.input_names or ("x0", "x1"), problem.outputs
+    fig = new_figure((14, 3.8 * len(outputs)))
+    axes = np.atleast_2d(fig.subplots(len(outputs), 3))
+    for row, name in enumerate(outputs):
+        pred, ref = pred_all[:, row], ref_all[:, row]
+        both = (float(min(pred.min(), ref.min())), float(max(pred.max(), ref.max())))
+        err = np.abs(pred - ref)
+        panels = [(f"prediction {name}", pred, "viridis", both, name),
+                  (f"reference {name}", ref, "viridis", both, name),
+                  (f"|error| of {name}", err, "magma", (0.0, float(err.max())), f"|{name} error|")]
+        for ax, (title, values, cmap, (lo, hi), label) in zip(axes[row], panels):
+            mesh = ax.tripcolor(tri, values, cmap=cmap, vmin=lo, vmax=hi, shading="gouraud")
+            fig.colorbar(mesh, ax=ax, label=label)
+            ax.set(title=title, xlabel=names[0], ylabel=names[1], aspect="equal")
+    fig.savefig(path, dpi=110)
+    return True
+
+
 def error_maps(model, reference: ReferenceData, problem: Problem, path: Path) -> bool:
     """Per output (one row each): prediction, reference (one colour scale for both, so they
-    compare by eye), |prediction - reference| (from 0), over a 2-D reference grid. False (and
-    nothing written) when the reference is not a 2-D grid."""
-    if reference.grid is None or len(reference.grid) != 2:
+    compare by eye), |prediction - reference| (from 0), over a 2-D reference grid (or
+    triangulated scattered points, `scattered_error_maps`). False (and nothing written) for
+    other dimensions."""
+    if reference.grid is None:
+        return scattered_error_maps(model, reference, problem, path)
+    if len(reference.grid) != 2:
         return False
     a, b = reference.grid
     shape = (len(a), len(b))
@@ -178,8 +213,8 @@ def write_run_plots(out: Path, model, reference, rows, problem) -> list[str]:
     skipped = []
     if reference is not None:
         if not error_maps(model, reference, problem, folder / "error_maps.png"):
-            skipped.append("error_maps.png: the reference is not a 2-D grid (a "
-                           f"{problem.dim}-D problem or scattered points)")
+            skipped.append(f"error_maps.png: only drawn for 2-D problems (this one is "
+                           f"{problem.dim}-D)")
     elif not prediction_maps(model, problem, folder / "prediction.png"):
         skipped.append(f"prediction.png: only drawn for 2-D problems (this one is "
                        f"{problem.dim}-D)")

@@ -3,10 +3,18 @@
 from adapinn.problems.allen_cahn import allen_cahn
 from adapinn.problems.base import Condition, Problem, ReferenceData
 from adapinn.problems.burgers import burgers
+from adapinn.problems.data import (
+    DataError,
+    Observations,
+    data_condition,
+    load_observations,
+    load_reference,
+)
 from adapinn.problems.derivatives import first_derivative, gradient, laplacian, second_derivative
 from adapinn.problems.domains import AbstractDomain, Box, Union
 
 __all__ = [
     "AbstractDomain", "Box", "Condition", "Problem", "ReferenceData", "Union",
+    "DataError", "Observations", "data_condition", "load_observations", "load_reference",
     "allen_cahn", "burgers", "first_derivative", "gradient", "laplacian", "second_derivative",
 ]

@@ -21,10 +21,18 @@ Residual = Callable[[Callable[[Array], Array], Array], Array]
 
 
 class Condition(eqx.Module):
-    """One loss term: the residual must vanish on the domain."""
+    """One loss term: the residual must vanish on the domain.
+
+    Attributes:
+        domain: where the term's points are drawn.
+        residual: `residual(u, x)`, for one point.
+        batch_size: points per step for this term (None: the trainer's default for its kind,
+            `train.batch_size` for "pde" and `train.condition_batch_size` for the others).
+    """
 
     domain: AbstractDomain
     residual: Residual = eqx.field(static=True)
+    batch_size: int | None = eqx.field(static=True, default=None)
 
 
 class ReferenceData(eqx.Module):
@@ -79,10 +87,11 @@ class Problem(eqx.Module):
             raise ValueError(f"problem {self.name!r}: {len(self.output_names)} output_names "
                              f"for {self.n_outputs} outputs")
         for cname, cond in self.conditions.items():
-            if cond.domain.dim != self.domain.dim:
+            coords = getattr(cond.domain, "n_coords", cond.domain.dim)  # observations: x of [x|y]
+            if coords != self.domain.dim:
                 raise ValueError(
                     f"problem {self.name!r}: condition {cname!r} lives in dimension "
-                    f"{cond.domain.dim} but the problem domain has dimension {self.domain.dim}"
+                    f"{coords} but the problem domain has dimension {self.domain.dim}"
                 )
 
     @property

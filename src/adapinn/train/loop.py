@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from adapinn.errors import DivergenceError, TrainingInterrupted
 from adapinn.train import checkpoint, records, sharding
-from adapinn.train.evaluate import relative_l2
+from adapinn.train.evaluate import errors
 from adapinn.train.state import TrainState
 from adapinn.train.trainer import Trainer
 
@@ -67,12 +67,18 @@ class Session:
     on_eval: Callable[[TrainState, int], None] | None = field(default=None)
     weights: dict[str, float] | None = None
     adam_time: float = 0.0
+    output_names: tuple[str, ...] = ()
+    errors: dict[str, float] = field(default_factory=dict)
 
     def evaluate(self, model) -> float | None:
-        """rel. L2 on a host copy: process 0 alone must not launch work on all devices."""
+        """Pooled rel. L2 on a host copy (process 0 alone must not launch work on all
+        devices); the other errors of the same evaluation (per output, max abs.) are kept in
+        `errors` for the metrics row."""
         if self.reference is None:
+            self.errors = {}
             return None
-        return relative_l2(sharding.local_copy(model), self.reference)
+        self.errors = errors(sharding.local_copy(model), self.reference, self.output_names)
+        return self.errors["rel_l2"]
 
     def save(self, state: TrainState, step: int, phase: str, rel: float | None,
              lbfgs_iterations: int = 0, lbfgs_state: Any = None) -> None:
@@ -163,7 +169,7 @@ def adam_phase(session: Session, trainer: Trainer, state: TrainState, step: int,
             if step % budget.eval_every == 0 or last:
                 rel = session.evaluate(state.model)
                 lr = float(schedule(step - 1))
-                session.metrics_log.append(records.row(step, "adam", metrics, lr, rel,
+                session.metrics_log.append(records.row(step, "adam", metrics, lr, session.errors,
                                                        session.times()))
                 bar.set_postfix(loss=f"{float(metrics['loss']):.2e}",
                                 rel_l2=f"{rel:.2e}" if rel is not None else "n/a")

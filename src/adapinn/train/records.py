@@ -18,11 +18,13 @@ OWNED = (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, "checkpoint.eqx", "checkpoint.
          "run.log", "plots", "snapshots", "tensorboard", "wandb")
 
 
-def row(step: int, phase: str, metrics: dict, lr: float, rel_l2, times: dict) -> dict:
-    """One metrics.jsonl row: step, phase, clocks, rel. L2, lr, loss, and per-term losses and
-    weights (`loss_NAME`, `weight_NAME`)."""
-    out: dict[str, Any] = {"step": step, "phase": phase, **times, "rel_l2": rel_l2, "lr": lr,
-                           "loss": float(metrics["loss"])}
+def row(step: int, phase: str, metrics: dict, lr: float, errors: dict | None,
+        times: dict) -> dict:
+    """One metrics.jsonl row: step, phase, clocks, the errors (`rel_l2`, per output
+    `rel_l2_NAME`, `max_abs_error`; rel_l2 None without a reference), lr, loss, and per-term
+    losses and weights (`loss_NAME`, `weight_NAME`)."""
+    out: dict[str, Any] = {"step": step, "phase": phase, **times, "rel_l2": None,
+                           **(errors or {}), "lr": lr, "loss": float(metrics["loss"])}
     out.update({f"loss_{k}": float(v) for k, v in metrics["terms"].items()})
     out.update({f"weight_{k}": float(v) for k, v in metrics.get("weights", {}).items()})
     return out
