@@ -21,7 +21,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "adapinn"
 
 LAYERS = {
-    "errors": 0, "mesh": 0, "reference": 0,
+    "errors": 0, "mesh": 0, "reference": 0, "geometry": 0,
     "problems": 1,
     "nn": 2, "samplers": 2, "weighting": 2,
     "train": 3,

@@ -26,7 +26,10 @@ overwritten by bank points under the mask `index < round(p B)`.
 Importance weights (`importance_weights=True`, our construction): the batch is a draw from the
 mixture q(x) = (1 - p') + p' b(x) (densities relative to uniform, p' = round(pB)/B), with the
 bank's empirical measure b replaced by its histogram on a regular grid of about `iw_cells`
-cells over the bounding box (b = n_cell(x) * n_cells / bank size). Each point gets w = 1/q(x),
+cells over the bounding box (b = (n_cell(x) / bank size) / m_cell(x), with m_cell the cell's
+share of the domain's measure: 1 / n_cells for a box, estimated once from 2^18 uniform domain
+points for any other domain, so cells cut by a hole or a curved boundary are not
+over-weighted). Each point gets w = 1/q(x),
 so mean(w r^2) is an unbiased estimate of the uniform mean of r^2 whenever r^2 is constant on
 each cell (the bias is the within-cell variation of r^2 around bank points). With more than
 log2(iw_cells) free dimensions the grid has one cell and w = 1.
@@ -45,6 +48,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from adapinn.problems.domains import Box
 from adapinn.samplers.base import AbstractSampler, Batch, ScoreFn
 from adapinn.samplers.density import cell_index, finite_scores
 
@@ -71,6 +75,18 @@ class HardBank(AbstractSampler):
     ramp_steps: int = eqx.field(static=True, default=5000)
     importance_weights: bool = eqx.field(static=True, default=False)
     iw_cells: int = eqx.field(static=True, default=4096)
+
+    def cell_mass(self) -> Array | None:
+        """m_cell (n_cells,): each cell's share of the domain, estimated from 2^18 uniform
+        points with a fixed key (None for a box: exactly 1 / n_cells). Evaluated eagerly even
+        inside a trace (`ensure_compile_time_eval`): a constant of the compiled step."""
+        if self.bins == 1 or isinstance(self.domain, Box):
+            return None
+        with jax.ensure_compile_time_eval():
+            n_cells = self.bins ** self.domain.bounding_box.n_free
+            probe = self.domain.sample(jax.random.key(0), 1 << 18)
+            cells = cell_index(self.domain, probe, self.bins)
+            return jnp.zeros(n_cells).at[cells].add(1.0) / probe.shape[0]
 
     def __check_init__(self):
         if not 0.0 <= self.p_max <= 1.0:
@@ -180,6 +196,12 @@ class HardBank(AbstractSampler):
         n_cells = state.counts.shape[0]
         if n_cells == 1:
             return ones
-        density = state.counts[cell_index(self.domain, points, self.bins)].astype(points.dtype)
-        density = density * (n_cells / self.bank_size)
+        cells = cell_index(self.domain, points, self.bins)
+        density = state.counts[cells].astype(points.dtype) / self.bank_size
+        cell_mass = self.cell_mass()
+        if cell_mass is None:
+            density = density * n_cells
+        else:
+            mass = cell_mass[cells].astype(points.dtype)
+            density = jnp.where(mass > 0, density / jnp.where(mass > 0, mass, 1.0), 0.0)
         return 1.0 / ((1.0 - p) + p * density)
