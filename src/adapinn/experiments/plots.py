@@ -131,7 +131,15 @@ def prediction_maps(model, problem: Problem, path: Path, resolution: int = 160) 
 
 
 def _lbfgs_start(rows: list[dict]) -> dict | None:
-    return next((r for r in rows if r.get("phase") == "lbfgs"), None)
+    """Where the first L-BFGS phase begins: {"step": the Adam steps before it, "wall_time_s":
+    the training time of the last row before it}; None without an L-BFGS row."""
+    first = next((i for i, r in enumerate(rows) if r.get("phase") == "lbfgs"), None)
+    if first is None:
+        return None
+    row = rows[first]
+    before = rows[first - 1] if first > 0 else row
+    return {"step": row["step"] - row.get("lbfgs_iteration", row.get("lbfgs_iters", 0)),
+            "wall_time_s": before.get("wall_time_s", row.get("wall_time_s", 0.0))}
 
 
 def convergence(rows: list[dict], path: Path, label: str = "") -> bool:

@@ -161,20 +161,35 @@ def snapshot_figure(results: list[Result], path: Path) -> bool:
             if col >= len(snaps):
                 ax.axis("off")
                 continue
-            _snapshot_panel(ax, snaps[col])
+            _snapshot_panel(fig, ax, snaps[col])
             title = r.arm.group if len(r.arm.group) <= 44 else r.arm.group[:41] + "..."
             ax.set_title(f"{title}, step {int(snaps[col]['step'])}", fontsize=7)
     fig.savefig(path, dpi=100)
     return True
 
 
-def _snapshot_panel(ax, snap: dict) -> None:
-    if "error" in snap:
-        ax.pcolormesh(snap["axis0"], snap["axis1"], snap["error"].T, cmap="magma",
-                      shading="auto")
+def _snapshot_panel(fig, ax, snap: dict) -> None:
+    """The sampler's points (cyan) over |u - u_ref| (colour bar), axes named."""
+    if "axis0" in snap:
+        mesh = ax.pcolormesh(snap["axis0"], snap["axis1"], snap["error"].T, cmap="magma",
+                             shading="auto")
+    elif "error_points" in snap:
+        e = snap["error_points"]
+        mesh = ax.scatter(e[:, 0], e[:, 1], c=snap["error"], s=4, marker="s", cmap="magma",
+                          linewidths=0)
+    else:
+        mesh = None
+    if mesh is not None:
+        bar = fig.colorbar(mesh, ax=ax)
+        bar.set_label("|u - u_ref|", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
     pts = snap["points"]
     if pts.shape[1] >= 2:
-        ax.scatter(pts[:, 0], pts[:, 1], s=3, c="cyan", alpha=0.8, linewidths=0)
+        ax.scatter(pts[:, 0], pts[:, 1], s=5, c="cyan", edgecolors="black", linewidths=0.2)
+    names = [str(n) for n in snap.get("input_names", ["x0", "x1"])]
+    if len(names) >= 2:
+        ax.set_xlabel(names[0], fontsize=7)
+        ax.set_ylabel(names[1], fontsize=7)
     ax.tick_params(labelsize=7)
 
 

@@ -38,15 +38,18 @@ def save(out: Path, run: Any, state: Any, step: int, n_points: int) -> Path:
         n_points: at most this many points are kept.
 
     Returns:
-        The file written. Keys: points (n, d), weights (n,), step, and when the reference is a
-        2-D grid: axis0, axis1 and error (len(axis0), len(axis1)).
+        The file written. Keys: points (n, d), weights (n,), step, input_names, and for a 2-D
+        reference: on a grid, axis0, axis1 and error (len(axis0), len(axis1)); on scattered
+        points, error_points (k, 2) and error (k,) (at most MAX_AXIS^2 of them).
     """
     sampler = run.trainer.samplers["pde"]
     key = jax.random.fold_in(jax.numpy.asarray(state.key), 0x5EED)
     batch = _draw(sampler, state.sampler_states["pde"], key, jax.numpy.asarray(state.step))
     points, weights = np.asarray(batch.points), np.asarray(batch.weights)
     keep = np.random.default_rng(step).permutation(len(points))[:n_points]
-    data = {"points": points[keep], "weights": weights[keep], "step": np.asarray(step)}
+    names = run.problem.input_names or tuple(f"x{i}" for i in range(run.problem.dim))
+    data = {"points": points[keep], "weights": weights[keep], "step": np.asarray(step),
+            "input_names": np.asarray(names)}
     data.update(_coarse_error(run.reference, state.model))
     folder = Path(out) / FOLDER
     folder.mkdir(exist_ok=True)
@@ -56,9 +59,17 @@ def save(out: Path, run: Any, state: Any, step: int, n_points: int) -> Path:
 
 
 def _coarse_error(reference: Any, model: Any) -> dict[str, np.ndarray]:
-    """|u_model - u_ref| on every k-th node of a 2-D reference grid (empty dict otherwise)."""
-    if reference is None or reference.grid is None or len(reference.grid) != 2:
+    """|u_model - u_ref| (first output) on every k-th node of a 2-D reference grid, or at up
+    to MAX_AXIS^2 scattered 2-D reference points; an empty dict otherwise."""
+    if reference is None or reference.points.shape[1] != 2:
         return {}
+    if reference.grid is None:
+        n = reference.points.shape[0]
+        pick = np.random.default_rng(0).permutation(n)[:MAX_AXIS**2]
+        points = np.asarray(reference.points)[pick]
+        values = np.asarray(reference.values).reshape(n, -1)[pick, 0]
+        pred = np.asarray(predict(model, jax.numpy.asarray(points)))[:, 0]
+        return {"error_points": points, "error": np.abs(pred - values)}
     a, b = reference.grid
     ia = np.arange(0, len(a), max(1, -(-len(a) // MAX_AXIS)))
     ib = np.arange(0, len(b), max(1, -(-len(b) // MAX_AXIS)))

@@ -139,9 +139,12 @@ class Problem(eqx.Module):
                 jnp.result_type(float))
             values = jax.vmap(self.exact)(points)
             return ReferenceData(points, values.reshape(n_random, -1))
-        box = self.domain
+        box = self.domain.bounding_box
         axes = tuple(np.linspace(lo, hi, resolution) for lo, hi in zip(box.low, box.high))
         mesh = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=-1)
         points = jnp.asarray(mesh, jnp.result_type(float))  # float64 under enable_x64
+        grid = axes
+        if self.domain is not box:  # not a box: the grid points inside (scattered points)
+            points, grid = points[np.asarray(self.domain.contains(points, 0.0))], None
         values = jax.vmap(self.exact)(points)
-        return ReferenceData(points, values.reshape(len(mesh), -1), axes)
+        return ReferenceData(points, values.reshape(points.shape[0], -1), grid)
