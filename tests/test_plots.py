@@ -57,15 +57,20 @@ def test_run_plots_are_written_as_pngs(tmp_path):
         assert np.std(pixels[..., :3]) > 0.05, name  # something was drawn
 
 
-def test_nothing_is_written_without_data(tmp_path):
-    box = Box((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+@pytest.mark.parametrize(("dim", "expected"), [(1, "lines.png"), (3, "slices.png"),
+                                               (5, "lines.png")])
+def test_the_solution_plot_fits_the_dimension(tmp_path, dim, expected):
+    box = Box((0.0,) * dim, (1.0,) * dim)
     cube = Problem("cube", box, {"pde": Condition(box, lambda u, x: u(x))},
-                   exact=lambda x: jnp.sum(x))
-    model = build_network(NetworkSpec(width=8, depth=1), 3, 1, (), jax.random.key(0))
-    skipped = plots.write_run_plots(tmp_path, model, cube.reference_data(resolution=4),
-                                    [{"step": 1, "rel_l2": None}], cube)
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == []
-    assert skipped == ["error_maps.png: only drawn for 2-D problems (this one is 3-D)"]
+                   exact=lambda x: jnp.sin(jnp.sum(x)))
+    model = build_network(NetworkSpec(width=8, depth=1), dim, 1, (), jax.random.key(0))
+    reference = cube.reference_data(resolution=6)
+    skipped = plots.write_run_plots(tmp_path, model, reference, [{"step": 1, "rel_l2": None}],
+                                    cube)
+    assert skipped == []
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [expected]
+    pixels = image.imread(tmp_path / "plots" / expected)
+    assert np.std(pixels[..., :3]) > 0.05
 
 
 def test_two_outputs_get_one_row_of_maps_each_and_no_reference_gets_prediction(tmp_path):

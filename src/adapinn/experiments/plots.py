@@ -130,6 +130,96 @@ def prediction_maps(model, problem: Problem, path: Path, resolution: int = 160) 
     return True
 
 
+def _exact_values(problem: Problem, points) -> np.ndarray | None:
+    if problem.exact is None:
+        return None
+    import jax
+
+    return np.asarray(jax.vmap(problem.exact)(points)).reshape(points.shape[0], -1)
+
+
+def time_slices(model, problem: Problem, path: Path, n_slices: int = 3,
+                resolution: int = 96) -> bool:
+    """3-D problems ((t, x, y) or (x, y, z)): maps over axes 1, 2 at `n_slices` values of axis
+    0 (first, middle, last), one row per slice: prediction, exact solution (same scale) and
+    |error| when `problem.exact` is known, else the prediction only; blank outside the domain.
+    Drawn for the first output."""
+    if problem.dim != 3:
+        return False
+    box = problem.domain.bounding_box
+    a, b = (np.linspace(box.low[i], box.high[i], resolution) for i in (1, 2))
+    plane = np.stack([m.ravel() for m in np.meshgrid(a, b, indexing="ij")], axis=-1)
+    levels = np.linspace(box.low[0], box.high[0], n_slices)
+    names = problem.input_names or ("x0", "x1", "x2")
+    name = problem.outputs[0]
+    cols = 3 if problem.exact is not None else 1
+    fig = new_figure((4.8 * cols, 3.6 * n_slices))
+    axes = np.atleast_2d(fig.subplots(n_slices, cols)).reshape(n_slices, cols)
+    for row, level in enumerate(levels):
+        pts = jnp.asarray(np.column_stack([np.full(len(plane), level), plane]),
+                          jnp.result_type(float))
+        inside = np.asarray(problem.domain.contains(pts))
+        pred = np.asarray(predict(model, pts)).reshape(len(plane), -1)[:, 0]
+        fields = [(f"prediction {name}", pred, "viridis", name)]
+        exact = _exact_values(problem, pts)
+        if exact is not None:
+            err = np.abs(pred - exact[:, 0])
+            fields += [(f"exact {name}", exact[:, 0], "viridis", name),
+                       (f"|error| of {name}", err, "magma", f"|{name} error|")]
+        both = (float(min(f[1][inside].min() for f in fields[:2])),
+                float(max(f[1][inside].max() for f in fields[:2]))) if inside.any() else (0, 1)
+        for col, (title, values, cmap, label) in enumerate(fields):
+            shown = np.where(inside, values, np.nan).reshape(len(a), len(b))
+            limits = both if cmap == "viridis" else (0.0, float(np.nanmax(shown)))
+            _panel(fig, axes[row, col], a, b, shown, f"{title}, {names[0]} = {level:.3g}",
+                   (names[1], names[2]), cmap, limits, label)
+            _aspect(axes[row, col], a, b)
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def line_profiles(model, problem: Problem, path: Path, n: int = 400) -> bool:
+    """1-D problems: prediction and exact solution over the interval. d > 3 (and d = 3
+    without slices): along the bounding box's diagonal and along each of the first three axes
+    through the centre, prediction and exact solution against the arc parameter. Points
+    outside the domain are left out. Every output; needs nothing but the model (the exact
+    curve when `problem.exact` is known)."""
+    box = problem.domain.bounding_box
+    low, high = np.asarray(box.low, float), np.asarray(box.high, float)
+    centre = (low + high) / 2
+    s = np.linspace(0.0, 1.0, n)
+    names = problem.input_names or tuple(f"x{i}" for i in range(problem.dim))
+    if problem.dim == 1:
+        lines = [(names[0], low + s[:, None] * (high - low))]
+    else:
+        lines = [("diagonal, low -> high corner", low + s[:, None] * (high - low))]
+        for axis in range(min(problem.dim, 3)):
+            pts = np.tile(centre, (n, 1))
+            pts[:, axis] = low[axis] + s * (high[axis] - low[axis])
+            lines.append((f"{names[axis]} through the centre", pts))
+    outputs = problem.outputs
+    fig = new_figure((4.6 * len(lines), 3.4 * len(outputs)))
+    axes = np.atleast_2d(fig.subplots(len(outputs), len(lines))).reshape(len(outputs),
+                                                                         len(lines))
+    for col, (title, pts) in enumerate(lines):
+        pts = jnp.asarray(pts, jnp.result_type(float))
+        inside = np.asarray(problem.domain.contains(pts))
+        pred = np.asarray(predict(model, pts)).reshape(n, -1)
+        exact = _exact_values(problem, pts)
+        x = np.asarray(pts[:, 0]) if problem.dim == 1 else s
+        for row, name in enumerate(outputs):
+            ax = axes[row, col]
+            ax.plot(x[inside], pred[inside, row], label="prediction")
+            if exact is not None:
+                ax.plot(x[inside], exact[inside, row], "--", label="exact")
+            ax.set(title=title, xlabel=names[0] if problem.dim == 1 else
+                   "position along the line (0 to 1)", ylabel=name)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    return True
+
+
 def _lbfgs_start(rows: list[dict]) -> dict | None:
     """Where the first L-BFGS phase begins: {"step": the Adam steps before it, "wall_time_s":
     the training time of the last row before it}; None without an L-BFGS row."""
@@ -212,20 +302,26 @@ def weights(rows: list[dict], path: Path) -> bool:
 
 
 def write_run_plots(out: Path, model, reference, rows, problem) -> list[str]:
-    """`out/plots/`: error_maps.png (a 2-D grid reference) or prediction.png (2-D problem
-    without a reference), convergence.png (rows with rel_l2), losses.png, weights.png (rows
-    with weight_* keys). A plot without its data is skipped; the names of the skipped maps
-    and why are returned (fit logs them)."""
+    """`out/plots/`: the solution plot that fits the problem's dimension, then
+    convergence.png (rows with rel_l2), losses.png, weights.png (rows with weight_* keys).
+
+    Solution plot: 2-D, error_maps.png (reference on a grid or on scattered points) or
+    prediction.png (no reference); 3-D, slices.png (`time_slices`: along the first axis,
+    with the exact solution when known); 1-D and d > 3, lines.png (`line_profiles`). A plot
+    without its data is skipped; the reasons are returned (fit logs them)."""
     folder = Path(out) / "plots"
     folder.mkdir(exist_ok=True)
     skipped = []
-    if reference is not None:
-        if not error_maps(model, reference, problem, folder / "error_maps.png"):
-            skipped.append(f"error_maps.png: only drawn for 2-D problems (this one is "
-                           f"{problem.dim}-D)")
-    elif not prediction_maps(model, problem, folder / "prediction.png"):
-        skipped.append(f"prediction.png: only drawn for 2-D problems (this one is "
-                       f"{problem.dim}-D)")
+    if problem.dim == 2:
+        if reference is not None:
+            if not error_maps(model, reference, problem, folder / "error_maps.png"):
+                skipped.append("error_maps.png: the reference has fewer than 3 points")
+        else:
+            prediction_maps(model, problem, folder / "prediction.png")
+    elif problem.dim == 3:
+        time_slices(model, problem, folder / "slices.png")
+    else:
+        line_profiles(model, problem, folder / "lines.png")
     convergence(rows, folder / "convergence.png")
     losses(rows, folder / "losses.png")
     weights(rows, folder / "weights.png")
