@@ -251,6 +251,18 @@ def _indivisible_fit(out: Path) -> str:
     return ""
 
 
+def _trained_on_four(out: Path) -> dict:
+    """A tiny 4-device fit into `out`; its model's values at fixed points (for `load` on one
+    device in the pytest process)."""
+    from adapinn.experiments.fit import fit
+    from adapinn.experiments.presets import resolve
+
+    summary = fit(resolve("burgers", None, TINY + ["train.steps=10", "train.lbfgs_steps=0"]),
+                  out, progress=False)
+    points = np.linspace([0.0, -1.0], [1.0, 1.0], 7)
+    return {"four_run": str(out), "four_values": summary.model(points).tolist()}
+
+
 def worker(out: Path) -> None:
     """Run every 4-device measurement and write them to `out` as JSON."""
     import jax
@@ -268,6 +280,7 @@ def worker(out: Path) -> None:
     res.update(_lbfgs(run, meshes))
     res.update(_neighbours(meshes))
     res["indivisible_error"] = _indivisible_fit(out.parent / "indivisible")
+    res.update(_trained_on_four(out.parent / "four_device_run"))
     out.write_text(json.dumps(res, indent=1))
 
 
@@ -287,6 +300,14 @@ def four(tmp_path_factory) -> dict:
 
 def test_worker_saw_four_devices(four):
     assert four["n_devices"] == N_DEV
+
+
+def test_a_run_trained_on_four_devices_loads_and_predicts_on_one(four):
+    import adapinn
+
+    model = adapinn.load(four["four_run"])
+    points = np.linspace([0.0, -1.0], [1.0, 1.0], 7)
+    np.testing.assert_allclose(model(points), four["four_values"], rtol=1e-5, atol=1e-6)
 
 
 def test_sampled_points_do_not_depend_on_the_device_count(four):

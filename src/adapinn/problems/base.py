@@ -69,7 +69,7 @@ class Problem(eqx.Module):
     """
 
     name: str = eqx.field(static=True)
-    domain: Box
+    domain: AbstractDomain
     conditions: dict[str, Condition]
     input_names: tuple[str, ...] = eqx.field(static=True, default=())
     n_outputs: int = eqx.field(static=True, default=1)
