@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jax
+import optax
 
 from adapinn.errors import ConfigError
 from adapinn.experiments import registry
@@ -14,8 +15,14 @@ from adapinn.experiments.config import RunConfig
 from adapinn.nn import build_network, pirate_ic_init
 from adapinn.problems.base import Problem, ReferenceData
 from adapinn.problems.data import load_reference
+from adapinn.problems.parameters import with_parameters
 from adapinn.samplers import Fixed, Uniform
-from adapinn.train.optim import adam, learning_rate_schedule
+from adapinn.train.optim import (
+    adam,
+    learning_rate_schedule,
+    parameter_schedule,
+    with_parameter_optimizer,
+)
 from adapinn.train.state import TrainState
 from adapinn.train.trainer import Trainer
 
@@ -58,6 +65,13 @@ def _build(config: RunConfig, with_reference: bool, problem: Problem | None) -> 
                             k_net)
     if config.network.pirate_ls_init:  # last layer fitted to the "ic" condition (nn.pirate)
         network = pirate_ic_init(network, problem, jax.random.fold_in(k_net, 0x1C))
+    optimizer = adam(schedule_of(config), config.train.grad_clip)
+    if problem.parameters:  # inverse problem: the unknown coefficients train with the network
+        network = with_parameters(network, problem.declared_parameters,
+                                  jax.tree_util.tree_leaves(network)[0].dtype)
+        tc = config.train
+        optimizer = with_parameter_optimizer(optimizer, optax.adam(parameter_schedule(
+            tc.parameter_lr or tc.lr, tc.parameter_frozen_steps)))
     weighting, n_cond = registry.build_weighting(config), config.train.condition_batch_size
     samplers = {
         name: registry.build_sampler(config.sampler, cond.domain,
@@ -69,7 +83,7 @@ def _build(config: RunConfig, with_reference: bool, problem: Problem | None) -> 
         for name, cond in problem.conditions.items()
     }
     trainer = Trainer(problem, samplers, weighting,
-                      adam(schedule_of(config), config.train.grad_clip),
+                      optimizer,
                       config.train.residual_chunk, registry.build_aggregator(config),
                       refresh_samplers=not config.rounds.enabled)  # rounds refresh per round
     state = trainer.init(network, k_train)

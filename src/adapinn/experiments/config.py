@@ -80,6 +80,10 @@ class TrainConfig(_Strict):
     decay_steps: int = Field(2000, gt=0)
     decay_rate: float = Field(0.9, gt=0, le=1)
     grad_clip: float | None = Field(None, gt=0)
+    parameter_lr: float | None = Field(None, gt=0)
+    """Inverse problems: Adam learning rate of the unknown coefficients (None: train.lr)."""
+    parameter_frozen_steps: int = Field(0, ge=0)
+    """Inverse problems: the coefficients stay at their initial guess for this many steps."""
     lbfgs_steps: int = Field(0, ge=0, description="L-BFGS iterations after Adam, on a fixed set")
     lbfgs_batch_size: int = Field(4096, gt=0)
     eval_every: int = Field(500, gt=0)

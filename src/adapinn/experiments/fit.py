@@ -227,7 +227,9 @@ def _summary(run: Run, session: Session, state, adam_steps: int,
         "steps": tc.steps,
         "lbfgs_steps": tc.lbfgs_steps,
         "rel_l2": rel,
-        **{k: v for k, v in session.errors.items() if k != "rel_l2"},  # per output, max abs.
+        **{k: v for k, v in session.scores.items()  # per output, max abs.
+           if k != "rel_l2" and not k.startswith("param_")},
+        **_parameters(run.problem, session.scores),
         "best_rel_l2": best["rel_l2"] if best else rel,
         "best_step": best["step"] if best else adam_steps,
         "wall_time_s": time.perf_counter() - session.wall_start,
@@ -240,6 +242,19 @@ def _summary(run: Run, session: Session, state, adam_steps: int,
         "n_devices": session.mesh.size,
         "n_processes": jax.process_count(),
     }
+
+
+def _parameters(problem: Problem, scores: dict) -> dict:
+    """{"parameters": {NAME: {"value", "true", "rel_error"}}} of an inverse problem, else {}."""
+    declared = problem.declared_parameters
+    if not declared:
+        return {}
+    out = {}
+    for name, p in declared.items():
+        value = scores.get(f"param_{name}")
+        rel = (abs(value - p.true) / abs(p.true) if value is not None and p.true else None)
+        out[name] = {"value": value, "true": p.true, "rel_error": rel}
+    return {"parameters": out}
 
 
 def _split_sizes(tc) -> dict[str, int]:

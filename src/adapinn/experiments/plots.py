@@ -301,9 +301,31 @@ def weights(rows: list[dict], path: Path) -> bool:
     return True
 
 
+def parameters(rows: list[dict], problem: Problem, path: Path) -> bool:
+    """Each unknown coefficient of an inverse problem against steps, with its true value
+    (dashed) when known; one panel per coefficient."""
+    declared = problem.declared_parameters
+    names = [n for n in declared if any(f"param_{n}" in r for r in rows)]
+    if not names:
+        return False
+    fig = new_figure((5.0 * len(names), 3.6))
+    axes = np.atleast_1d(fig.subplots(1, len(names)))
+    for ax, name in zip(axes, names):
+        pts = [(r["step"], r[f"param_{name}"]) for r in rows if f"param_{name}" in r]
+        ax.plot(*zip(*pts), marker="o" if len(pts) < 20 else None, label="estimate")
+        if declared[name].true is not None:
+            ax.axhline(declared[name].true, color="black", linestyle="--", label="true value")
+        ax.set(xlabel="step", ylabel=name, title=f"unknown coefficient {name}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    return True
+
+
 def write_run_plots(out: Path, model, reference, rows, problem) -> list[str]:
     """`out/plots/`: the solution plot that fits the problem's dimension, then
-    convergence.png (rows with rel_l2), losses.png, weights.png (rows with weight_* keys).
+    convergence.png (rows with rel_l2), losses.png, weights.png (rows with weight_* keys),
+    parameters.png (an inverse problem's coefficients against steps).
 
     Solution plot: 2-D, error_maps.png (reference on a grid or on scattered points) or
     prediction.png (no reference); 3-D, slices.png (`time_slices`: along the first axis,
@@ -325,4 +347,5 @@ def write_run_plots(out: Path, model, reference, rows, problem) -> list[str]:
     convergence(rows, folder / "convergence.png")
     losses(rows, folder / "losses.png")
     weights(rows, folder / "weights.png")
+    parameters(rows, problem, folder / "parameters.png")
     return skipped

@@ -22,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from adapinn.experiments.config import ConfigError, RunConfig, SamplerConfig
 from adapinn.problems import Problem, allen_cahn, burgers
+from adapinn.problems.kovasznay import kovasznay, kovasznay_inverse
 from adapinn.samplers import (
     GLF,
     RAD,
@@ -49,6 +50,8 @@ from adapinn.weighting.surgery import PCGrad, Sum
 PROBLEMS: dict[str, Callable[..., Problem]] = {
     "burgers": burgers,
     "allen_cahn": allen_cahn,
+    "kovasznay": kovasznay,
+    "kovasznay_inverse": kovasznay_inverse,
 }
 SAMPLERS: dict[str, type[AbstractSampler]] = {
     "uniform": Uniform,

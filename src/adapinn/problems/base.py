@@ -6,6 +6,7 @@ sampler states and log entries throughout the framework (jaxpi's matching dicts)
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import equinox as eqx
@@ -14,10 +15,22 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from adapinn.problems.domains import AbstractDomain, Box
+from adapinn.problems.domains import AbstractDomain
+from adapinn.problems.parameters import Parameter, parameter_values
 
 Residual = Callable[[Callable[[Array], Array], Array], Array]
-"""`residual(u, x) -> r`: `u` maps one point (d,) to the solution, `x` is one point (d,)."""
+"""`residual(u, x) -> r`: `u` maps one point (d,) to the solution, `x` is one point (d,); an
+inverse problem's residual may take the coefficients too, `residual(u, x, params)`."""
+
+
+def takes_parameters(residual: Callable) -> bool:
+    """The residual is `residual(u, x, params)` (three positional arguments)."""
+    try:
+        params = inspect.signature(residual).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 3
 
 
 class Condition(eqx.Module):
@@ -66,6 +79,9 @@ class Problem(eqx.Module):
             (a periodic embedding then enforces it).
         exact: optional exact solution for one point, `exact(x) -> (n_outputs,) or scalar`.
         reference: optional callable returning the `ReferenceData` to evaluate against.
+        parameters: unknown coefficients {name: `Parameter`} (inverse problems, stored as
+            sorted pairs); a residual with a third argument receives their values
+            (`adapinn.problems.parameters`).
     """
 
     name: str = eqx.field(static=True)
@@ -79,6 +95,9 @@ class Problem(eqx.Module):
     )
     exact: Callable[[Array], Array] | None = eqx.field(static=True, default=None)
     reference: Callable[[], ReferenceData] | None = eqx.field(static=True, default=None)
+    parameters: tuple[tuple[str, Parameter], ...] = eqx.field(
+        static=True, default=(), converter=lambda p: tuple(sorted(dict(p or {}).items()))
+    )
 
     def __check_init__(self):
         if not self.conditions:
@@ -87,6 +106,10 @@ class Problem(eqx.Module):
             raise ValueError(f"problem {self.name!r}: {len(self.output_names)} output_names "
                              f"for {self.n_outputs} outputs")
         for cname, cond in self.conditions.items():
+            if takes_parameters(cond.residual) and not self.parameters:
+                raise ValueError(
+                    f"problem {self.name!r}: the residual of {cname!r} takes parameters "
+                    "(u, x, params) but the problem declares none (parameters={...})")
             coords = getattr(cond.domain, "n_coords", cond.domain.dim)  # observations: x of [x|y]
             if coords != self.domain.dim:
                 raise ValueError(
@@ -111,11 +134,23 @@ class Problem(eqx.Module):
             return lambda x: network(x)[0]
         return network
 
+    @property
+    def declared_parameters(self) -> dict[str, Parameter]:
+        return dict(self.parameters)
+
+    def residual_fn(self, model, name: str) -> Callable[[Array], Array]:
+        """x -> r(x) of condition `name` for `model` (a network, or `WithParameters` whose
+        coefficient values go to residuals that take them)."""
+        u = self.solution_fn(model)
+        residual = self.conditions[name].residual
+        if takes_parameters(residual):
+            values = parameter_values(model)
+            return lambda x: residual(u, x, values)
+        return lambda x: residual(u, x)
+
     def residuals(self, network, name: str, points: Array) -> Array:
         """Squared residual norm per point, shape (n,), for condition `name`."""
-        u = self.solution_fn(network)
-        residual = self.conditions[name].residual
-        r = jax.vmap(lambda x: residual(u, x))(points)
+        r = jax.vmap(self.residual_fn(network, name))(points)
         return jnp.sum(jnp.reshape(r, (points.shape[0], -1)) ** 2, axis=-1)
 
     @property

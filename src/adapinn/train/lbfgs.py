@@ -137,7 +137,7 @@ def lbfgs_phase(session: Any, trainer: Trainer, state: Any, weights: dict, step:
                 rel = session.evaluate(model)
                 metrics = {"loss": value, "terms": trainer.term_losses(model, batches)}
                 session.metrics_log.append({
-                    **records.row(step + done, "lbfgs", metrics, 0.0, session.errors,
+                    **records.row(step + done, "lbfgs", metrics, 0.0, session.scores,
                                  session.times()),
                     "lbfgs_iteration": done})
                 bar.set_postfix(loss=f"{float(value):.2e}",

@@ -22,6 +22,7 @@ from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from adapinn.errors import DivergenceError, TrainingInterrupted
+from adapinn.problems.parameters import parameter_values
 from adapinn.train import checkpoint, records, sharding
 from adapinn.train.evaluate import errors
 from adapinn.train.state import TrainState
@@ -68,17 +69,20 @@ class Session:
     weights: dict[str, float] | None = None
     adam_time: float = 0.0
     output_names: tuple[str, ...] = ()
-    errors: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
 
     def evaluate(self, model) -> float | None:
         """Pooled rel. L2 on a host copy (process 0 alone must not launch work on all
-        devices); the other errors of the same evaluation (per output, max abs.) are kept in
-        `errors` for the metrics row."""
+        devices); everything else of the same evaluation goes to `scores` for the metrics row:
+        the other errors (per output, max abs.) and an inverse problem's coefficients
+        (`param_NAME`)."""
+        model = sharding.local_copy(model)
+        params = {f"param_{n}": float(v) for n, v in parameter_values(model).items()}
         if self.reference is None:
-            self.errors = {}
+            self.scores = params
             return None
-        self.errors = errors(sharding.local_copy(model), self.reference, self.output_names)
-        return self.errors["rel_l2"]
+        self.scores = {**errors(model, self.reference, self.output_names), **params}
+        return self.scores["rel_l2"]
 
     def save(self, state: TrainState, step: int, phase: str, rel: float | None,
              lbfgs_iterations: int = 0, lbfgs_state: Any = None) -> None:
@@ -169,7 +173,7 @@ def adam_phase(session: Session, trainer: Trainer, state: TrainState, step: int,
             if step % budget.eval_every == 0 or last:
                 rel = session.evaluate(state.model)
                 lr = float(schedule(step - 1))
-                session.metrics_log.append(records.row(step, "adam", metrics, lr, session.errors,
+                session.metrics_log.append(records.row(step, "adam", metrics, lr, session.scores,
                                                        session.times()))
                 bar.set_postfix(loss=f"{float(metrics['loss']):.2e}",
                                 rel_l2=f"{rel:.2e}" if rel is not None else "n/a")

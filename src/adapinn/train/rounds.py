@@ -115,6 +115,6 @@ def end_round(session: Any, trainer: Trainer, state: TrainState, weights: dict, 
     terms = trainer.term_losses(state.model, batches)
     loss = value if value is not None else float(sum(weights[k] * terms[k] for k in terms))
     metrics = {"loss": loss, "terms": terms, "weights": weights}
-    row = records.row(step, "lbfgs", metrics, 0.0, session.errors, session.times())
+    row = records.row(step, "lbfgs", metrics, 0.0, session.scores, session.times())
     session.metrics_log.append({**row, "round": -(-step // adam_steps), "lbfgs_iters": done})
     return state, rel

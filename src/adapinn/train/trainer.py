@@ -136,11 +136,9 @@ class Trainer(eqx.Module):
             return {n: eqx.filter_grad(term_loss)(frozen, n) for n in batches}
 
         def point_residual(name: str):
-            residual = self.problem.conditions[name].residual
-
             def one(p, x: Array) -> Array:
-                u = self.problem.solution_fn(eqx.combine(p, static))
-                return jnp.reshape(residual(u, x), (-1,))
+                residual = self.problem.residual_fn(eqx.combine(p, static), name)
+                return jnp.reshape(residual(x), (-1,))
 
             return one
 

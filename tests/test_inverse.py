@@ -1,0 +1,116 @@
+"""Inverse problems: unknown coefficients as trainable parameters (softplus anchor, exp, none),
+their own learning rate and frozen warm-up, noisy sensors, logged and summarised estimates;
+Kovasznay flow forward and inverse."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from adapinn.experiments.build import build
+from adapinn.experiments.config import build_config
+from adapinn.experiments.fit import fit
+from adapinn.problems import Box, Condition, Parameter, Problem, WithParameters, noisy_sensors
+from adapinn.problems.kovasznay import exact_solution, kovasznay, kovasznay_inverse, navier_stokes
+
+SMALL_NET = {"width": 32, "depth": 3}
+
+
+@pytest.mark.parametrize(("transform", "initial"), [("softplus", 20.0), ("softplus", 1e-3),
+                                                    ("exp", 0.5), ("none", -2.0)])
+def test_parameter_transforms_start_at_the_initial_guess(transform, initial):
+    p = Parameter(initial, transform, beta=10.0)
+    np.testing.assert_allclose(float(p.value(jnp.asarray(p.raw_initial()))), initial,
+                               rtol=1e-5)
+    if transform != "none":  # positive whatever the raw value
+        assert float(p.value(jnp.asarray(-50.0))) >= 0.0
+
+
+def test_parameter_declarations_are_checked():
+    with pytest.raises(ValueError, match="initial must be > 0"):
+        Parameter(-1.0, "softplus")
+    box = Box((0.0,), (1.0,))
+    with pytest.raises(ValueError, match="takes parameters .* declares none"):
+        Problem("p", box, {"pde": Condition(box, lambda u, x, params: u(x) - params["a"])})
+
+
+def test_noise_is_the_stated_fraction_of_each_components_std():
+    pts = jax.random.uniform(jax.random.key(0), (20000, 2))
+    f = lambda x: jnp.stack([x[0], 10.0 * x[1]])  # noqa: E731
+    _, noisy = noisy_sensors(f, pts, 0.1, seed=3)
+    clean = jax.vmap(f)(pts)
+    ratio = np.std(np.asarray(noisy - clean), axis=0) / np.std(np.asarray(clean), axis=0)
+    np.testing.assert_allclose(ratio, [0.1, 0.1], rtol=0.03)
+    _, again = noisy_sensors(f, pts, 0.1, seed=3)
+    np.testing.assert_array_equal(noisy, again)  # its own seed fixes it
+
+
+def test_kovasznay_exact_solution_solves_navier_stokes_only_at_its_reynolds_number():
+    pts = Box((-0.5, -0.5), (1.0, 1.5)).sample(jax.random.key(1), 200)
+    exact = exact_solution(40.0)
+    right = jax.vmap(lambda x: navier_stokes(exact, x, 40.0))(pts)
+    wrong = jax.vmap(lambda x: navier_stokes(exact, x, 30.0))(pts)
+    assert float(jnp.abs(right).max()) < 1e-4
+    assert float(jnp.abs(wrong).max()) > 0.1
+    problem = kovasznay()
+    for name in problem.conditions:  # every condition of the forward problem vanishes on it
+        cond = problem.conditions[name]
+        x = cond.domain.sample(jax.random.key(2), 64)
+        assert float(jnp.max(problem.residuals(lambda y: exact(y), name, x))) < 1e-8, name
+
+
+def _inverse_config(steps: int, **train) -> dict:
+    return {"problem": {"name": "kovasznay_inverse", "noise": 0.0},
+            "network": SMALL_NET,
+            "train": {"steps": steps, "batch_size": 512, "condition_batch_size": 256,
+                      "lr": 2e-3, "eval_every": 500, "checkpoint_every": 500,
+                      "lbfgs_steps": 0, **train}}
+
+
+def test_reynolds_number_is_recovered_from_sensors(tmp_path):
+    """Noise-free sensors, 5000 Adam steps: Re from 20 to within 5 of 40 (measured 43.0;
+    41.1 after 7000 steps); logged every eval, summarised, plotted."""
+    summary = fit(build_config(_inverse_config(5000)), tmp_path / "run", progress=False)
+    re = summary["parameters"]["Re"]
+    assert re["true"] == 40.0 and abs(re["value"] - 40.0) < 5.0, re
+    np.testing.assert_allclose(re["rel_error"], abs(re["value"] - 40.0) / 40.0, rtol=1e-6)
+    rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text()
+            .splitlines()]
+    assert rows[0]["param_Re"] < 25.0 and rows[-1]["param_Re"] == re["value"]
+    assert (tmp_path / "run" / "plots" / "parameters.png").exists()
+    assert isinstance(summary.model.network, WithParameters)
+
+
+def test_frozen_warm_up_and_own_learning_rate(tmp_path):
+    frozen = build(build_config(_inverse_config(
+        1000, parameter_frozen_steps=600, parameter_lr=1e-2)), with_reference=False)
+    step = jax.jit(lambda s: frozen.trainer.run(s, 500)[0])
+    state = step(frozen.state)
+    np.testing.assert_allclose(float(state.model.values()["Re"]), 20.0, rtol=1e-5)  # frozen
+    state = step(state)
+    assert abs(float(state.model.values()["Re"]) - 20.0) > 0.5  # then it moves
+    slow = build(build_config(_inverse_config(1000, parameter_lr=1e-6)), with_reference=False)
+    moved = jax.jit(lambda s: slow.trainer.run(s, 500)[0])(slow.state)
+    assert abs(float(moved.model.values()["Re"]) - 20.0) < 0.01  # its own (tiny) rate
+
+
+def test_the_inverse_problem_gets_no_boundary_data():
+    problem = kovasznay_inverse()
+    assert set(problem.conditions) == {"pde", "data"}
+    assert problem.conditions["data"].domain.values.shape == (1000, 2)  # u, v sensors
+
+
+def test_resume_keeps_the_coefficients(tmp_path):
+    def run(out, steps, resume=False):
+        config = build_config(_inverse_config(steps, eval_every=10, checkpoint_every=10,
+                                              batch_size=64, condition_batch_size=32))
+        return fit(config, out, progress=False, resume=resume)
+
+    straight = run(tmp_path / "a", 40)
+    run(tmp_path / "b", 20)
+    resumed = run(tmp_path / "b", 40, resume=True)
+    assert resumed["parameters"]["Re"]["value"] == straight["parameters"]["Re"]["value"]
