@@ -90,8 +90,10 @@ def test_unknown_preset_and_missing_or_broken_files(tmp_path):
     broken.write_text("train: {steps: [1, 2\n")
     with pytest.raises(ConfigError, match="does not parse"):
         resolve(str(broken))
-    with pytest.raises(ConfigError, match="neither a config file nor a packaged config"):
+    with pytest.raises(ConfigError, match=r"neither a config file, a packaged config .* nor a "
+                                          r"problem \(.*kovasznay"):
         resolve("navier")
+    assert resolve("kovasznay").problem.name == "kovasznay"  # a problem without a config
 
 
 def test_user_config_file_with_its_own_presets(tmp_path):

@@ -253,7 +253,8 @@ def _parameters(problem: Problem, scores: dict) -> dict:
     for name, p in declared.items():
         value = scores.get(f"param_{name}")
         rel = (abs(value - p.true) / abs(p.true) if value is not None and p.true else None)
-        out[name] = {"value": value, "true": p.true, "rel_error": rel}
+        crb = p.bound / abs(p.true) if p.bound is not None and p.true else None
+        out[name] = {"value": value, "true": p.true, "rel_error": rel, "crb_rel": crb}
     return {"parameters": out}
 
 

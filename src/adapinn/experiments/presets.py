@@ -6,6 +6,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from adapinn.experiments import registry
 from adapinn.experiments.config import ConfigError, RunConfig, build_config, load_yaml
 
 DEFAULT_PRESET = "quick"
@@ -30,7 +31,8 @@ def resolve(
     overrides: list[str] = (),
     seed: int | None = None,
 ) -> RunConfig:
-    """Config from a packaged name ('burgers') or a YAML file, with preset and overrides.
+    """Config from a packaged name ('burgers') or a YAML file, with preset and overrides; a
+    registered problem without a packaged config gets the defaults with that problem.
 
     Without `preset`, a config that offers presets uses `quick`.
     """
@@ -40,10 +42,14 @@ def resolve(
         data = load_yaml(path)
     elif name_or_file in packaged:
         data = load_yaml(packaged[name_or_file])
+    elif name_or_file in registry.PROBLEMS or registry.is_problem_file(name_or_file):
+        data = {"problem": {"name": name_or_file}}
     else:
         valid = ", ".join(sorted(packaged))
+        problems = ", ".join(sorted(set(registry.PROBLEMS) - set(packaged)))
         raise ConfigError(
-            f"{name_or_file!r} is neither a config file nor a packaged config; packaged: {valid}"
+            f"{name_or_file!r} is neither a config file, a packaged config ({valid}) nor a "
+            f"problem ({problems}, or FILE.py:FACTORY)"
         )
     if preset is None and DEFAULT_PRESET in (data.get("presets") or {}):
         preset = DEFAULT_PRESET

@@ -96,6 +96,8 @@ def table(plan: Plan, results: list[Result]) -> str:
     head = (["arm", "seeds"] + [f"rel. L2 @ {m}" for m in marks]
             + ["final rel. L2", "best rel. L2", "steps", "train time [s]", "ms/step",
                "overhead vs uniform", "peak RSS [MB]"])
+    coefficients = sorted({n for r in results for n in r.summary.get("parameters", {})})
+    head += [f"{n} rel. error" for n in coefficients] + [f"{n} CR bound" for n in coefficients]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for group in dict.fromkeys(a.group for a in plan.arms):
         rs = [r for r in results if r.arm.group == group]
@@ -111,6 +113,9 @@ def table(plan: Plan, results: list[Result]) -> str:
                          for r in rs], "{:.2f}"),
                   _stat([_overhead(r, results) for r in rs], "{:.2f}x"),
                   _stat([r.summary.get("peak_rss_mb") for r in rs], "{:.0f}")]
+        for field in ("rel_error", "crb_rel"):  # an inverse problem's coefficients
+            cells += [_stat([r.summary.get("parameters", {}).get(n, {}).get(field)
+                             for r in rs], "{:.2%}") for n in coefficients]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

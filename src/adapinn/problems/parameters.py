@@ -40,12 +40,15 @@ class Parameter(eqx.Module):
         transform: softplus (c = beta softplus(k)), exp, or none (module docstring).
         beta: the softplus anchor's scale (seed 004's beta).
         true: the true value when known (benchmarks): logged beside the estimate.
+        bound: the Cramer-Rao bound of the sensor design (the smallest standard deviation any
+            unbiased estimator of c can have with that noise; `cramer_rao_bound`), when known.
     """
 
     initial: float = eqx.field(static=True)
     transform: Transform = eqx.field(static=True, default="softplus")
     beta: float = eqx.field(static=True, default=1.0)
     true: float | None = eqx.field(static=True, default=None)
+    bound: float | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
         if self.transform not in ("softplus", "exp", "none"):
@@ -112,3 +115,20 @@ def noisy_sensors(exact: Callable[[Array], Array], points: Array, noise: float,
     sigma = noise * jnp.std(clean, axis=0)
     eps = jax.random.normal(jax.random.key(seed), clean.shape, clean.dtype)
     return points, clean + sigma * eps
+
+
+def cramer_rao_bound(observe: Callable[[Array], Array], theta: Array,
+                     sigma: Array) -> np.ndarray:
+    """Cramer-Rao bound of Gaussian sensors: the standard deviations sqrt(diag(F^-1)) with
+
+        F = J^T diag(1 / sigma^2) J,   J = d observe(theta) / d theta
+
+    where `observe(theta)` (n, k) is the noise-free sensor signal as a function of the
+    coefficients theta (p,), and sigma (k,) the noise per component. No unbiased estimator of
+    theta from these sensors has a smaller standard deviation (Kay 1993, ch. 3)."""
+    theta = jnp.atleast_1d(jnp.asarray(theta))
+    jac = jax.jacfwd(lambda t: observe(t).reshape(-1))(theta)  # (n k, p)
+    k = jnp.asarray(sigma).shape[0]
+    weights = jnp.tile(1.0 / jnp.asarray(sigma) ** 2, jac.shape[0] // k)
+    fisher = jac.T @ (weights[:, None] * jac)
+    return np.sqrt(np.diag(np.linalg.inv(np.asarray(fisher, np.float64))))
