@@ -1,0 +1,69 @@
+"""The DFG 2D-1 problem: its geometry and conditions, and drag / lift / pressure drop from a
+model by line integrals (checked on fields whose forces are known in closed form)."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from adapinn.problems.ns_cylinder import (
+    CENTRE,
+    DIAMETER,
+    NU,
+    RADIUS,
+    U_MEAN,
+    channel,
+    forces,
+    inflow_profile,
+    navier_stokes,
+)
+
+
+class Field(eqx.Module):
+    """(u, v, p) = (a y, 0, -b x): shear flow and a linear pressure."""
+
+    a: float
+    b: float
+
+    def __call__(self, x):
+        return jnp.stack([self.a * x[1], 0.0 * x[0], -self.b * x[0]])
+
+
+def test_pressure_and_shear_forces_match_closed_forms():
+    """p = -b x: F_x = oint -p n_body ds = b pi R^2 (divergence theorem), F_y = 0, delta_p =
+    b (0.25 - 0.15). The shear u = a y has a constant stress tensor, whose integral against
+    the normal of a closed curve vanishes. (Float32: c_L to 1e-5 of c_D's scale.)"""
+    coef = 2 / (U_MEAN**2 * DIAMETER)
+    out = forces(Field(0.0, 2.0))
+    np.testing.assert_allclose(out["c_d"], coef * 2.0 * np.pi * RADIUS**2, rtol=1e-5)
+    np.testing.assert_allclose(out["c_l"], 0.0, atol=1e-5)
+    np.testing.assert_allclose(out["delta_p"], 2.0 * 0.1, rtol=1e-5)
+    shear = forces(Field(3.0, 0.0))  # oint nu (grad u + grad u^T) n_body ds = 0 for this field
+    np.testing.assert_allclose([shear["c_d"], shear["c_l"]], 0.0, atol=1e-5)
+
+
+def test_geometry_and_boundary_pieces():
+    fluid, inflow, walls, cylinder, outflow = channel()
+    pts = np.asarray(fluid.sample(jax.random.key(0), 4000))
+    r = np.linalg.norm(pts - np.asarray(CENTRE), axis=1)
+    assert r.min() >= RADIUS - 1e-6 and pts[:, 0].max() <= 2.2 and pts[:, 1].max() <= 0.41
+    w = np.asarray(walls.sample(jax.random.key(1), 500))
+    assert np.all((np.abs(w[:, 1]) < 1e-6) | (np.abs(w[:, 1] - 0.41) < 1e-6))
+    c = np.asarray(cylinder.sample(jax.random.key(2), 200))
+    np.testing.assert_allclose(np.linalg.norm(c - np.asarray(CENTRE), axis=1), RADIUS, rtol=1e-5)
+    np.testing.assert_allclose(float(inflow_profile(0.205)), 0.3, rtol=1e-6)  # U_max, mid
+
+
+def test_poiseuille_flow_solves_the_equations():
+    """u = 4 U y (H - y) / H^2, v = 0, p = -8 U nu x / H^2 is an exact channel solution."""
+    h, u_max = 0.41, 0.3
+
+    def flow(x):
+        return jnp.stack([4 * u_max * x[1] * (h - x[1]) / h**2, 0.0 * x[0],
+                          -8 * u_max * NU * x[0] / h**2])
+
+    pts = channel()[0].sample(jax.random.key(3), 100)
+    res = jax.vmap(lambda x: navier_stokes(flow, x, NU))(pts)
+    assert float(jnp.abs(res).max()) < 1e-6
