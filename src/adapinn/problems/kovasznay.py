@@ -14,8 +14,10 @@ outflow edge x = 1 (our choice: it fixes the pressure's free constant, so p is s
 a shift). Inverse (`kovasznay_inverse`): Re unknown (softplus anchor c = beta softplus(k)),
 recovered from `n_sensors` noisy velocity observations drawn uniformly in the domain (noise
 sigma = noise * std per component, its own seed) and the PDE residual, with NO boundary data
-(the boundary values encode Re). Its `Parameter.bound` is the Cramer-Rao bound of the sensor
-design (1000 sensors, 10% noise: 0.11, i.e. 0.28% of Re = 40).
+(the boundary values encode Re). Noise convention: sigma_j = noise * std_i u_j(x_i) over the
+sensors, per component, from `noise_seed` (independent of the network's seed). Its
+`Parameter.bound` is the Cramer-Rao bound of the sensor design (1000 sensors, 10% noise:
+0.11, i.e. 0.28% of Re = 40).
 """
 
 from __future__ import annotations
@@ -75,14 +77,29 @@ def kovasznay(re: float = 40.0) -> Problem:
     )
 
 
+def sensor_points(n_sensors: int, placement: str, seed: int):
+    """`n_sensors` points in the domain: "random" (uniform, from `seed`) or "grid" (the
+    nearest square lattice, ceil(sqrt(n))^2 points, cell-centred)."""
+    box = Box(LOW, HIGH)
+    if placement == "random":
+        return box.sample(jax.random.key(seed), n_sensors)
+    if placement == "grid":
+        side = int(jnp.ceil(jnp.sqrt(n_sensors)))
+        unit = (jnp.arange(side) + 0.5) / side
+        grid = jnp.stack(jnp.meshgrid(unit, unit, indexing="ij"), axis=-1).reshape(-1, 2)
+        return box.from_unit(grid)
+    raise ValueError(f"sensor placement must be random or grid, got {placement!r}")
+
+
 def kovasznay_inverse(re: float = 40.0, n_sensors: int = 1000, noise: float = 0.1,
                       noise_seed: int = 0, re_initial: float = 20.0,
-                      re_beta: float = 10.0) -> Problem:
+                      re_beta: float = 10.0, placement: str = "random") -> Problem:
     """Recover Re from noisy velocity sensors (module docstring): `Re = re_beta *
-    softplus(k)` starting at `re_initial`; the true `re` makes the data."""
+    softplus(k)` starting at `re_initial`; the true `re` makes the data; sensors placed
+    `placement` (random or grid, `sensor_points`)."""
     box = Box(LOW, HIGH)
     exact = exact_solution(re)
-    points = box.sample(jax.random.key(noise_seed + 1), n_sensors)
+    points = sensor_points(n_sensors, placement, noise_seed + 1)
     sensors, values = noisy_sensors(lambda x: exact(x)[:2], points, noise, noise_seed)
     bound = None
     if noise > 0:  # the best std any unbiased estimate of Re can reach with these sensors
