@@ -62,7 +62,9 @@ def navier_stokes(u, x, re):
 
 
 def kovasznay(re: float = 40.0) -> Problem:
-    """Forward Kovasznay flow at Reynolds number `re` (module docstring)."""
+    """Steady Navier-Stokes, Kovasznay flow at Reynolds number `re` (exact solution).
+
+    Velocity on the boundary, pressure on the outflow edge (module docstring)."""
     box = Box(LOW, HIGH)
     exact = exact_solution(re)
     outflow = Box((HIGH[0], LOW[1]), HIGH)
@@ -94,9 +96,10 @@ def sensor_points(n_sensors: int, placement: str, seed: int):
 def kovasznay_inverse(re: float = 40.0, n_sensors: int = 1000, noise: float = 0.1,
                       noise_seed: int = 0, re_initial: float = 20.0,
                       re_beta: float = 10.0, placement: str = "random") -> Problem:
-    """Recover Re from noisy velocity sensors (module docstring): `Re = re_beta *
-    softplus(k)` starting at `re_initial`; the true `re` makes the data; sensors placed
-    `placement` (random or grid, `sensor_points`)."""
+    """Inverse Kovasznay flow: recover Re from noisy velocity sensors, no boundary data.
+
+    `Re = re_beta * softplus(k)` starting at `re_initial`; the true `re` makes the data;
+    sensors placed `placement` (random or grid, `sensor_points`); module docstring."""
     box = Box(LOW, HIGH)
     exact = exact_solution(re)
     points = sensor_points(n_sensors, placement, noise_seed + 1)

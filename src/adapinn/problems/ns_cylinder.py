@@ -113,7 +113,7 @@ def fem_reference(level: int | None = None) -> dict:
 
 
 def ns_cylinder() -> Problem:
-    """Forward DFG 2D-1 (module docstring); scored against the finite-element reference."""
+    """Steady flow past a cylinder, DFG 2D-1 (Re = 20), against our finite-element solve."""
     fluid = channel()[0]
     return Problem(
         name="ns_cylinder", domain=fluid,
@@ -131,9 +131,10 @@ def wake_sensors(n_sensors: int, seed: int) -> np.ndarray:
 
 def ns_cylinder_inverse(n_sensors: int = 500, noise: float = 0.1, noise_seed: int = 0,
                         nu_initial: float = 3e-3, nu_beta: float = 1e-3) -> Problem:
-    """Recover nu (`nu = nu_beta softplus(k)`, starting at `nu_initial`) from noisy (u, v)
-    sensors in the wake, interpolated from the finite-element reference; the boundary
-    conditions are kept (they do not encode nu)."""
+    """Inverse DFG 2D-1: recover nu from noisy velocity sensors in the cylinder's wake.
+
+    `nu = nu_beta softplus(k)` starting at `nu_initial`; the sensors are interpolated from
+    the finite-element reference; the boundary conditions are kept (they do not encode nu)."""
     from scipy.interpolate import LinearNDInterpolator
 
     sol = fem_reference()
