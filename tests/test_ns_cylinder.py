@@ -67,3 +67,37 @@ def test_poiseuille_flow_solves_the_equations():
     pts = channel()[0].sample(jax.random.key(3), 100)
     res = jax.vmap(lambda x: navier_stokes(flow, x, NU))(pts)
     assert float(jnp.abs(res).max()) < 1e-6
+
+
+def test_rar_d_puts_points_near_the_cylinder_and_in_the_wake_without_collapsing():
+    """Seed 004's refinement collapsed every point onto one. RAR-D on the channel, with a
+    residual field peaked at the cylinder and along its wake (default k = 1, c = 1; measured
+    1.8x uniform near the cylinder, 2.9x in the wake): the added points are distinct,
+    inside the fluid, and the density near the cylinder and in the wake exceeds uniform."""
+    from adapinn.samplers.rar import RARD
+
+    fluid = channel()[0]
+    centre = jnp.asarray(CENTRE)
+
+    def field(p):
+        near = jnp.exp(-jnp.sum((p - centre) ** 2, axis=1) / 0.003)
+        wake = jnp.exp(-((p[:, 1] - 0.2) ** 2) / 0.002) * (p[:, 0] > 0.25) * jnp.exp(-p[:, 0])
+        return near + wake + 0.01
+
+    rar = RARD(fluid, 256, initial_size=256, capacity=1256, add_per_refresh=200,
+               pool_size=20000)
+    state = jax.jit(rar.init)(jax.random.key(0))
+    grow = jax.jit(lambda s, k: rar.update(s, k, jnp.asarray(1, jnp.int32), field))
+    for i in range(5):
+        state = grow(state, jax.random.key(i + 1))
+    added = np.asarray(state.points[256:int(state.count)])
+    assert len(added) == 1000 and len(np.unique(added.round(6), axis=0)) == 1000
+    assert np.asarray(fluid.contains(jnp.asarray(added))).all()
+    near = np.linalg.norm(added - np.asarray(CENTRE), axis=1) < 0.15
+    wake = (added[:, 0] > 0.25) & (added[:, 0] < 1.2) & (np.abs(added[:, 1] - 0.2) < 0.05)
+    uniform = np.asarray(fluid.sample(jax.random.key(9), 20000))
+    near_u = np.mean(np.linalg.norm(uniform - np.asarray(CENTRE), axis=1) < 0.15)
+    wake_u = np.mean((uniform[:, 0] > 0.25) & (uniform[:, 0] < 1.2)
+                     & (np.abs(uniform[:, 1] - 0.2) < 0.05))
+    assert near.mean() > 1.5 * near_u and wake.mean() > 2 * wake_u, (near.mean(), near_u,
+                                                                  wake.mean(), wake_u)

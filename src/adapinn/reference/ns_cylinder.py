@@ -235,7 +235,7 @@ def build_mesh(level: int):
     bfac = quad.boundary_facets()
     mid = quad.p[:, quad.facets[:, bfac]].mean(axis=1)
     circ = bfac[np.hypot(mid[0] - CENTRE[0], mid[1] - CENTRE[1]) < RADIUS + 1e-2 * RADIUS]
-    mdofs = quad.dofs.get_facet_dofs(circ).ravel()
+    mdofs = quad.dofs.get_facet_dofs(circ).flatten()
     from dataclasses import replace
 
     quad = replace(quad, doflocs=_snap_to_circle(quad.doflocs, mdofs))
@@ -269,7 +269,9 @@ def ns_cylinder_reference(level: int = DEFAULT_LEVEL, tol: float = 1e-10,
 
     Returns a dict with ``points`` (n, 2), the P2 node locations (mesh vertices followed by the
     edge midpoints, curved ones on the cylinder), ``u``, ``v``, ``p`` (n,) the nodal values
-    there (p of the P1 pressure, interpolated at the midpoints), floats ``c_d``, ``c_l``,
+    there (p of the P1 pressure, interpolated at the midpoints), ``triangles`` (m, 3) the
+    vertex indices of the triangles (rows of ``points``; see :func:`ns_cylinder_interpolate`),
+    floats ``c_d``, ``c_l``,
     ``delta_p``, their relative errors ``rel_err`` (dict) against the published values, and the
     mesh/solver info ``level``, ``n_triangles``, ``n_vertices``, ``n_dofs``, ``newton_steps``,
     ``residual``, ``seconds``.
@@ -373,6 +375,7 @@ def ns_cylinder_reference(level: int = DEFAULT_LEVEL, tol: float = 1e-10,
         "u": uh[0::2].copy(),
         "v": uh[1::2].copy(),
         "p": p_nodes,
+        "triangles": mesh.t.T.copy(),
         "c_d": float(c_d),
         "c_l": float(c_l),
         "delta_p": float(delta_p),
@@ -389,3 +392,49 @@ def ns_cylinder_reference(level: int = DEFAULT_LEVEL, tol: float = 1e-10,
         "residual": float(res),
         "seconds": seconds,
     }
+
+
+def ns_cylinder_interpolate(ref: dict, xy: np.ndarray) -> dict:
+    """Evaluate the finite-element solution ``ref`` (from :func:`ns_cylinder_reference`) at
+    points ``xy`` (k, 2) of the domain: returns ``{"u", "v", "p"}`` arrays (k,).
+
+    The P2 (isoparametric) interpolant of the nodal values is evaluated exactly (P1 pressure is
+    represented exactly in P2).  Each point is located among the triangles with the 8 nearest
+    centroids, taking the one it is most inside by barycentric coordinates of the straight
+    triangle (so points between a curved edge and its chord, or a rounding error outside the
+    domain, go to the nearest element rather than being rejected).
+    """
+    skfem = _import_skfem()
+    from dataclasses import replace
+
+    from scipy.sparse import coo_matrix
+    from scipy.spatial import cKDTree
+
+    points, tri = ref["points"], ref["triangles"]
+    n_vert = int(tri.max()) + 1
+    lin = skfem.MeshTri1(points[:n_vert].T.copy(), tri.T.copy())
+    quad = skfem.MeshTri2.from_mesh(lin)
+    quad = replace(quad, doflocs=points.T.copy())
+    basis = skfem.Basis(quad, skfem.ElementTriP2())
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    n_pts, k = len(xy), min(8, tri.shape[0])
+    centroids = points[tri].mean(axis=1)
+    cand = cKDTree(centroids).query(xy, k)[1].reshape(n_pts, k)
+    # barycentric coordinates in the straight (vertex) triangles pick the cell ...
+    v0, v1, v2 = (points[tri[cand, j]] for j in range(3))  # (n_pts, k, 2) each
+    e1, e2, dx = v1 - v0, v2 - v0, xy[:, None, :] - v0
+    det = e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]
+    b1 = (dx[..., 0] * e2[..., 1] - dx[..., 1] * e2[..., 0]) / det
+    b2 = (e1[..., 0] * dx[..., 1] - e1[..., 1] * dx[..., 0]) / det
+    inside = np.minimum(np.minimum(b1, b2), 1.0 - b1 - b2)
+    best = np.argmax(inside, axis=1)
+    cells = cand[np.arange(n_pts), best]
+    # ... and the curved (isoparametric) map is inverted in it
+    local = basis.mapping.invF(xy.T[:, :, None], tind=cells)
+    phis = np.array(
+        [basis.elem.gbasis(basis.mapping, local, j, tind=cells)[0] for j in range(basis.Nbfun)]
+    ).reshape(basis.Nbfun, n_pts)
+    rows = np.tile(np.arange(n_pts), basis.Nbfun)
+    cols = basis.element_dofs[:, cells].ravel()
+    probe = coo_matrix((phis.ravel(), (rows, cols)), shape=(n_pts, basis.N)).tocsr()
+    return {key: probe @ ref[key] for key in ("u", "v", "p")}
