@@ -141,3 +141,26 @@ def test_compare_reports_the_coefficients_against_the_bound(tmp_path):
     text = report.table(p, results)
     assert "Re rel. error" in text and "Re CR bound" in text
     assert "1.50% ± 0.71%" in text and "0.28%" in text
+
+
+def test_an_unknown_coefficient_field_is_an_extra_output(tmp_path):
+    """u' = a(x) u on [0, 1] with a(x) unknown: the network outputs (u, a); 40 observations of
+    u = exp(x^2 / 2) identify a(x) = x (measured max error 0.031 on [0.1, 0.9])."""
+    from adapinn.problems import data_condition, first_derivative
+
+    line = Box((0.0,), (1.0,))
+    x = jnp.linspace(0.0, 1.0, 40)[:, None]
+    problem = Problem("field", line, {
+        "pde": Condition(line, lambda u, x: first_derivative(lambda y: u(y)[0], x, 0)[1]
+                         - u(x)[1] * u(x)[0]),
+        "data": data_condition(x, jnp.exp(x**2 / 2), outputs=(0,)),
+    }, n_outputs=2, output_names=("u", "a"))
+    config = build_config({"network": SMALL_NET, "weighting": {"name": "fixed",
+                                                               "weights": {"data": 10.0}},
+                           "train": {"steps": 3000, "batch_size": 128, "lr": 3e-3,
+                                     "condition_batch_size": 40, "eval_every": 1000,
+                                     "checkpoint_every": 1000, "lbfgs_steps": 0}})
+    summary = fit(config, tmp_path / "run", progress=False, problem=problem)
+    xs = np.linspace(0.1, 0.9, 9)[:, None]
+    a = summary.model(xs)[:, 1]
+    assert np.max(np.abs(a - xs[:, 0])) < 0.15, a
