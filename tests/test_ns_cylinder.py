@@ -101,3 +101,23 @@ def test_rar_d_puts_points_near_the_cylinder_and_in_the_wake_without_collapsing(
                      & (np.abs(uniform[:, 1] - 0.2) < 0.05))
     assert near.mean() > 1.5 * near_u and wake.mean() > 2 * wake_u, (near.mean(), near_u,
                                                                   wake.mean(), wake_u)
+
+
+def test_the_problems_build_against_the_finite_element_reference(tmp_path, monkeypatch):
+    """Reference at mesh level 0 (1.7 s): scattered points inside the fluid with (u, v, p);
+    the inverse problem's wake sensors come from it, with nu unknown."""
+    import pytest
+
+    pytest.importorskip("skfem")
+    from adapinn.problems.ns_cylinder import ns_cylinder, ns_cylinder_inverse
+
+    monkeypatch.setenv("ADAPINN_CACHE_DIR", str(tmp_path))
+    ref = ns_cylinder(reference_level=0).reference_data()
+    fluid = channel()[0]
+    assert ref.values.shape[1] == 3 and ref.grid is None
+    assert float(np.mean(np.asarray(fluid.contains(ref.points, 1e-4)))) > 0.999
+    inverse = ns_cylinder_inverse(reference_level=0, n_sensors=100, noise=0.0)
+    sensors = inverse.conditions["data"].domain
+    assert sensors.values.shape == (100, 2) and float(sensors.values[:, 0].max()) > 0.1
+    assert inverse.declared_parameters["nu"].true == NU
+    assert list(tmp_path.glob("ns_cylinder-fem-0.npz"))  # cached: the second build reads it

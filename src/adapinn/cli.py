@@ -90,9 +90,19 @@ def _reference(args) -> int:
         np.savez(out, points=np.asarray(data.points), values=np.asarray(data.values))
         print(f"wrote {out}: points {data.points.shape}, values {data.values.shape}")
         return 0
+    if args.name == "ns_cylinder":  # P2/P1 finite elements (adapinn.reference.ns_cylinder)
+        from adapinn.problems.ns_cylinder import fem_reference
+
+        sol = fem_reference(args.level)
+        keys = ("points", "u", "v", "p", "c_d", "c_l", "delta_p")
+        np.savez(out, **{k: sol[k] for k in keys})
+        print(f"wrote {out}: points {sol['points'].shape}, u, v, p; c_d {float(sol['c_d']):.6f}, "
+              f"c_l {float(sol['c_l']):.6f}, delta_p {float(sol['delta_p']):.6f}")
+        return 0
     if args.name not in SOLVERS:
         raise ConfigError(f"unknown reference {args.name!r}; valid names: "
-                          f"{', '.join(sorted(SOLVERS))}, or a problem file FILE.py:FACTORY")
+                          f"{', '.join(sorted(SOLVERS))}, ns_cylinder, or a problem file "
+                          "FILE.py:FACTORY")
     t, x, u = compute_reference(args.name, nt=args.nt, nx=args.nx)
     np.savez(out, t=t, x=x, u=u)
     print(f"wrote {out}: t ({len(t)}), x ({len(x)}), u {u.shape}")
@@ -242,7 +252,10 @@ def parser() -> argparse.ArgumentParser:
     _compare_parser(sub)
 
     ref = sub.add_parser("reference", help="write a reference solution grid to .npz")
-    ref.add_argument("name", help="burgers, allen_cahn, or a problem file FILE.py:FACTORY")
+    ref.add_argument("name", help="burgers, allen_cahn, ns_cylinder, or a problem file "
+                                  "FILE.py:FACTORY")
+    ref.add_argument("--level", type=int, default=None,
+                     help="ns_cylinder: mesh level (default 2: 25K triangles, 26 s)")
     ref.add_argument("--nt", type=int, default=201)
     ref.add_argument("--nx", type=int, default=512)
     ref.add_argument("--out", required=True, help="output .npz file")

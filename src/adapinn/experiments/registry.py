@@ -23,6 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from adapinn.experiments.config import ConfigError, RunConfig, SamplerConfig
 from adapinn.problems import Problem, allen_cahn, burgers
 from adapinn.problems.kovasznay import kovasznay, kovasznay_inverse
+from adapinn.problems.ns_cylinder import ns_cylinder, ns_cylinder_inverse
 from adapinn.samplers import (
     GLF,
     RAD,
@@ -52,6 +53,8 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
     "allen_cahn": allen_cahn,
     "kovasznay": kovasznay,
     "kovasznay_inverse": kovasznay_inverse,
+    "ns_cylinder": ns_cylinder,
+    "ns_cylinder_inverse": ns_cylinder_inverse,
 }
 SAMPLERS: dict[str, type[AbstractSampler]] = {
     "uniform": Uniform,
