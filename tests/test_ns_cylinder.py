@@ -121,3 +121,23 @@ def test_the_problems_build_against_the_finite_element_reference(tmp_path, monke
     assert sensors.values.shape == (100, 2) and float(sensors.values[:, 0].max()) > 0.1
     assert inverse.declared_parameters["nu"].true == NU
     assert list(tmp_path.glob("ns_cylinder-fem-0.npz"))  # cached: the second build reads it
+
+
+def test_a_short_forward_run_reports_errors_per_output_and_the_forces(tmp_path, monkeypatch):
+    import pytest
+
+    pytest.importorskip("skfem")
+    from adapinn.experiments.config import build_config
+    from adapinn.experiments.fit import fit
+
+    monkeypatch.setenv("ADAPINN_CACHE_DIR", str(tmp_path / "cache"))
+    config = build_config({"problem": {"name": "ns_cylinder", "reference_level": 0},
+                           "network": {"width": 16, "depth": 2},
+                           "train": {"steps": 20, "batch_size": 128, "condition_batch_size": 32,
+                                     "eval_every": 10, "checkpoint_every": 10,
+                                     "lbfgs_steps": 0}})
+    summary = fit(config, tmp_path / "run", progress=False)
+    assert {"rel_l2_u", "rel_l2_v", "rel_l2_p", "c_d", "c_l", "delta_p",
+            "c_d_rel_error"} <= set(summary)
+    assert np.isfinite(summary["c_d"]) and summary["c_d_rel_error"] > 0
+    assert (tmp_path / "run" / "plots" / "error_maps.png").exists()

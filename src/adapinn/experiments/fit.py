@@ -230,6 +230,8 @@ def _summary(run: Run, session: Session, state, adam_steps: int,
         **{k: v for k, v in session.scores.items()  # per output, max abs.
            if k != "rel_l2" and not k.startswith("param_")},
         **_parameters(run.problem, session.scores),
+        **(run.problem.diagnostics(sharding.local_copy(state.model))
+           if run.problem.diagnostics else {}),
         "best_rel_l2": best["rel_l2"] if best else rel,
         "best_step": best["step"] if best else adam_steps,
         "wall_time_s": time.perf_counter() - session.wall_start,

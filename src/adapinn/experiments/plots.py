@@ -35,6 +35,13 @@ def _panel(fig, ax, a, b, values, title, names, cmap, limits, label) -> None:
     ax.set(title=title, xlabel=names[0], ylabel=names[1])
 
 
+def _row_height(width_span: float, height_span: float, panel_width: float = 4.4) -> float:
+    """Figure height per row of equal-aspect maps: the map's own shape plus title and labels
+    (a 5:1 channel gets short rows instead of empty space)."""
+    ratio = height_span / max(width_span, 1e-300)
+    return min(3.8, panel_width * ratio + 1.3) if 0.05 < ratio < 5 else 3.8
+
+
 def _aspect(ax, a, b) -> None:
     """Equal aspect for space-space maps whose sides are comparable; free for (t, x) maps."""
     ratio = (b[-1] - b[0]) / max(a[-1] - a[0], 1e-300)
@@ -57,7 +64,8 @@ def scattered_error_maps(model, reference: ReferenceData, problem: Problem,
     pred_all = np.asarray(predict(model, reference.points)).reshape(len(pts), -1)
     ref_all = np.asarray(reference.values).reshape(len(pts), -1)
     names, outputs = problem.input_names or ("x0", "x1"), problem.outputs
-    fig = new_figure((14, 3.8 * len(outputs)))
+    span = pts.max(axis=0) - pts.min(axis=0)
+    fig = new_figure((14, _row_height(span[0], span[1]) * len(outputs)))
     axes = np.atleast_2d(fig.subplots(len(outputs), 3))
     for row, name in enumerate(outputs):
         pred, ref = pred_all[:, row], ref_all[:, row]
@@ -68,7 +76,7 @@ def scattered_error_maps(model, reference: ReferenceData, problem: Problem,
                   (f"|error| of {name}", err, "magma", (0.0, float(err.max())), f"|{name} error|")]
         for ax, (title, values, cmap, (lo, hi), label) in zip(axes[row], panels):
             mesh = ax.tripcolor(tri, values, cmap=cmap, vmin=lo, vmax=hi, shading="gouraud")
-            fig.colorbar(mesh, ax=ax, label=label)
+            fig.colorbar(mesh, ax=ax, label=label, shrink=0.9)
             ax.set(title=title, xlabel=names[0], ylabel=names[1], aspect="equal")
     fig.savefig(path, dpi=110)
     return True

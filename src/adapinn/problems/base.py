@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -79,6 +80,8 @@ class Problem(eqx.Module):
             (a periodic embedding then enforces it).
         exact: optional exact solution for one point, `exact(x) -> (n_outputs,) or scalar`.
         reference: optional callable returning the `ReferenceData` to evaluate against.
+        diagnostics: optional `diagnostics(model) -> {name: float}`, quantities of interest
+            computed from the trained model (e.g. drag and lift), added to summary.json.
         parameters: unknown coefficients {name: `Parameter`} (inverse problems, stored as
             sorted pairs); a residual with a third argument receives their values
             (`adapinn.problems.parameters`).
@@ -95,6 +98,7 @@ class Problem(eqx.Module):
     )
     exact: Callable[[Array], Array] | None = eqx.field(static=True, default=None)
     reference: Callable[[], ReferenceData] | None = eqx.field(static=True, default=None)
+    diagnostics: Callable[[Any], dict[str, float]] | None = eqx.field(static=True, default=None)
     parameters: tuple[tuple[str, Parameter], ...] = eqx.field(
         static=True, default=(), converter=lambda p: tuple(sorted(dict(p or {}).items()))
     )

@@ -122,8 +122,16 @@ def ns_cylinder(reference_level: int = 2) -> Problem:
         conditions={"pde": Condition(fluid, lambda u, x: navier_stokes(u, x, NU)),
                     **_conditions(NU)},
         input_names=("x", "y"), n_outputs=3, output_names=("u", "v", "p"),
-        reference=lambda: reference_data(reference_level),
+        reference=lambda: reference_data(reference_level), diagnostics=benchmark_quantities,
     )
+
+
+def benchmark_quantities(model) -> dict[str, float]:
+    """c_D, c_L, delta_p of the model (`forces`) and their errors against the published values
+    (Schaefer-Turek / Nabh: 5.57953523384, 0.010618948146, 0.11752016697)."""
+    published = {"c_d": 5.57953523384, "c_l": 0.010618948146, "delta_p": 0.11752016697}
+    got = forces(model)
+    return {**got, **{f"{k}_rel_error": abs(got[k] / v - 1) for k, v in published.items()}}
 
 
 def wake_sensors(n_sensors: int, seed: int) -> np.ndarray:
