@@ -90,9 +90,10 @@ def test_unknown_preset_and_missing_or_broken_files(tmp_path):
     broken.write_text("train: {steps: [1, 2\n")
     with pytest.raises(ConfigError, match="does not parse"):
         resolve(str(broken))
-    with pytest.raises(ConfigError, match=r"neither a config file, a packaged config .* nor a "
-                                          r"problem \(.*kovasznay"):
-        resolve("navier")
+    from adapinn.experiments.registry import complete
+
+    with pytest.raises(ConfigError, match=r"unknown problem 'navier'; valid problems: .*kovasznay"):
+        complete(resolve("navier"))  # a name that is no config is a problem, checked here
     assert resolve("kovasznay").problem.name == "kovasznay"  # a problem without a config
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from adapinn.experiments import registry
-from adapinn.experiments.config import ConfigError, RunConfig, build_config, load_yaml
+from adapinn.experiments.config import RunConfig, build_config, load_yaml
 
 DEFAULT_PRESET = "quick"
 
@@ -32,7 +31,7 @@ def resolve(
     seed: int | None = None,
 ) -> RunConfig:
     """Config from a packaged name ('burgers') or a YAML file, with preset and overrides; a
-    registered problem without a packaged config gets the defaults with that problem.
+    name that is neither is a problem (registered or FILE.py:FACTORY) with the defaults.
 
     Without `preset`, a config that offers presets uses `quick`.
     """
@@ -42,15 +41,8 @@ def resolve(
         data = load_yaml(path)
     elif name_or_file in packaged:
         data = load_yaml(packaged[name_or_file])
-    elif name_or_file in registry.PROBLEMS or registry.is_problem_file(name_or_file):
-        data = {"problem": {"name": name_or_file}}
-    else:
-        valid = ", ".join(sorted(packaged))
-        problems = ", ".join(sorted(set(registry.PROBLEMS) - set(packaged)))
-        raise ConfigError(
-            f"{name_or_file!r} is neither a config file, a packaged config ({valid}) nor a "
-            f"problem ({problems}, or FILE.py:FACTORY)"
-        )
+    else:  # a problem without a packaged config (the registry checks the name, listing
+        data = {"problem": {"name": name_or_file}}  # the valid ones, before a run is built)
     if preset is None and DEFAULT_PRESET in (data.get("presets") or {}):
         preset = DEFAULT_PRESET
     return build_config(data, preset, list(overrides), seed)
