@@ -194,3 +194,27 @@ def test_float64_is_scoped_to_the_run_and_trains_on_float64_points(tmp_path):
         assert state.sampler_states["pde"].dtype == np.float64
         model_leaves = jax.tree.leaves(state.model)
         assert all(x.dtype == np.float64 for x in model_leaves if x.dtype.kind == "f")
+
+
+def test_a_stop_request_ends_the_lbfgs_finish_after_the_running_chunk(tmp_path, monkeypatch):
+    """The signal handler only sets a flag (an exception raised from it could be swallowed
+    in a __del__ and the run went on); the phase stops after its chunk, saved."""
+    from adapinn.errors import TrainingInterrupted
+    from adapinn.experiments.fit import fit
+    from adapinn.experiments.presets import resolve
+    from adapinn.train import lbfgs
+    from adapinn.train.stop import STOP
+
+    real = lbfgs.lbfgs_iterations
+
+    def request_stop(*args, **kwargs):
+        STOP.set()  # as the handler does, while the chunk runs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lbfgs, "lbfgs_iterations", request_stop)
+    config = resolve("burgers", None, [*TINY, "train.steps=20", "train.lbfgs_steps=1000000"])
+    with pytest.raises(TrainingInterrupted, match="L-BFGS iteration 10 "):
+        fit(config, tmp_path / "run", progress=False)
+    meta = checkpoint.read_meta(tmp_path / "run")
+    assert meta["phase"] == "lbfgs" and meta["lbfgs_iterations"] == 10
+    assert not STOP.is_set()  # cleared when fit returns

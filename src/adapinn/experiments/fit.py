@@ -26,6 +26,7 @@ from adapinn.problems.base import Problem
 from adapinn.train import checkpoint, distributed, loggers, records, rounds, sharding
 from adapinn.train.lbfgs import lbfgs_init, lbfgs_phase
 from adapinn.train.loop import Session, adam_phase, compile_chunk
+from adapinn.train.stop import STOP
 
 log = logging.getLogger("adapinn")
 
@@ -173,19 +174,26 @@ def _restore(run: Run, out: Path, resume: bool):
 
 @contextlib.contextmanager
 def _signals_interrupt():
-    """SIGTERM behaves like Ctrl-C while training (the phases save a checkpoint and stop)."""
+    """SIGINT (Ctrl-C) and SIGTERM request a stop (`train.loop.STOP`): the running phase
+    finishes its chunk, saves a checkpoint and raises TrainingInterrupted. A second signal
+    interrupts at once (KeyboardInterrupt wherever the program is)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        if STOP.is_set():
+            raise KeyboardInterrupt
+        STOP.set()
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    STOP.clear()
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        STOP.clear()
 
 
 def _end_round(session: Session, run: Run, state, weights: dict, step: int):

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from adapinn.samplers.base import Batch, unit_weights
 from adapinn.samplers.fixed import sobol
 from adapinn.train import records, sharding
+from adapinn.train.stop import STOP, check_stop
 from adapinn.train.trainer import Trainer
 
 log = logging.getLogger("adapinn")
@@ -118,6 +119,7 @@ def lbfgs_phase(session: Any, trainer: Trainer, state: Any, weights: dict, step:
 
     try:
         while done < total:
+            check_stop()
             if budget.time_budget_s is not None and session.train_time >= budget.time_budget_s:
                 log.info("L-BFGS stopped by the time budget after %d iterations", done)
                 break
@@ -152,4 +154,6 @@ def lbfgs_phase(session: Any, trainer: Trainer, state: Any, weights: dict, step:
     if rel is None:
         rel = session.evaluate(model)
     session.save(current(), step, "lbfgs", rel, done, opt_state)
+    if STOP.is_set():  # the signal came during the last chunk: saved, now say so
+        raise session.interrupted(f"L-BFGS iteration {done} (after {step} Adam steps)")
     return current(), rel, done

@@ -26,9 +26,11 @@ from adapinn.problems.parameters import parameter_values
 from adapinn.train import checkpoint, records, sharding
 from adapinn.train.evaluate import errors
 from adapinn.train.state import TrainState
+from adapinn.train.stop import check_stop
 from adapinn.train.trainer import Trainer
 
 log = logging.getLogger("adapinn")
+
 
 
 class AdamBudget(Protocol):
@@ -150,6 +152,7 @@ def adam_phase(session: Session, trainer: Trainer, state: TrainState, step: int,
     rel, last_weights = None, {n: 1.0 for n in trainer.names}
     try:
         while step < budget.steps and not out_of_time(budget, session.train_time):
+            check_stop()
             n = min(chunk, budget.steps - step)
             call = step_fn if n == chunk else compile_chunk(trainer, state, n, session.mesh)[0]
             t0 = time.perf_counter()
@@ -184,6 +187,7 @@ def adam_phase(session: Session, trainer: Trainer, state: TrainState, step: int,
             if end_round is not None and round_due(step):
                 state, rel = end_round(state, last_weights, step)
                 session.save(state, step, "round", rel)
+        check_stop()  # a signal during the last chunk still says so
     except KeyboardInterrupt:
         session.save(state, int(state.step), "adam", rel)
         raise session.interrupted(f"Adam step {int(state.step)}") from None

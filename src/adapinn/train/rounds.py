@@ -33,6 +33,7 @@ from adapinn.samplers.base import Batch
 from adapinn.train import records, sharding
 from adapinn.train.lbfgs import lbfgs_init, lbfgs_iterations
 from adapinn.train.state import TrainState
+from adapinn.train.stop import check_stop
 from adapinn.train.trainer import Trainer
 
 log = logging.getLogger("adapinn")
@@ -49,6 +50,7 @@ def lbfgs_round(trainer: Trainer, model: eqx.Module, batches: dict[str, Batch],
     opt_state = lbfgs_init(model)
     chunk, done, previous, value = math.gcd(max_steps, 100), 0, None, None
     while done < max_steps:
+        check_stop()  # a signal skips the rest of the round's L-BFGS (Adam's handler saves)
         new_model, new_opt, new_value, finite = lbfgs_iterations(
             trainer, model, opt_state, batches, weights, chunk)
         if not bool(finite):
