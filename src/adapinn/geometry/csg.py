@@ -33,13 +33,10 @@ from jax import Array
 from adapinn.geometry.base import AbstractDomain, register_operation
 from adapinn.geometry.box import Box
 from adapinn.geometry.rejection import (
-    RejectionDomain,
+    FilteredProposal,
+    MixtureProposal,
     earlier_holds,
     mixture,
-    mixture_width,
-    proposal_weight,
-    proposal_width,
-    propose,
 )
 
 
@@ -53,7 +50,7 @@ def _hull(boxes: list[Box]) -> Box:
     return Box(np.min([b.low for b in boxes], axis=0), np.max([b.high for b in boxes], axis=0))
 
 
-class CSGUnion(RejectionDomain):
+class CSGUnion(MixtureProposal):
     """The union of domains of one dimension (they may overlap)."""
 
     parts: tuple[AbstractDomain, ...]
@@ -70,12 +67,8 @@ class CSGUnion(RejectionDomain):
         return self.parts[0].dim
 
     @property
-    def proposal_width(self) -> int:
-        return mixture_width(self.parts)
-
-    @property
-    def proposal_weight(self) -> float:
-        return float(sum(proposal_weight(p) for p in self.parts))
+    def sources(self) -> tuple[AbstractDomain, ...]:
+        return self.parts
 
     def propose(self, v):
         which, points, mask = mixture(self.parts, v)
@@ -94,7 +87,7 @@ class CSGUnion(RejectionDomain):
         return CSGBoundary(self)
 
 
-class Difference(RejectionDomain):
+class Difference(FilteredProposal):
     """`base` minus the union of `removed` (a closed set: the boundaries of the holes belong to
     it): contains(x, atol) = base.contains(x, atol) & ~any(removed.contains(x, -atol))."""
 
@@ -114,19 +107,14 @@ class Difference(RejectionDomain):
         return self.base.dim
 
     @property
-    def proposal_width(self) -> int:
-        return proposal_width(self.base)
-
-    @property
-    def proposal_weight(self) -> float:
-        return proposal_weight(self.base)
+    def source(self) -> AbstractDomain:
+        return self.base
 
     def _outside_removed(self, x: Array, atol: float) -> Array:
         return ~jnp.any(jnp.stack([r.contains(x, atol) for r in self.removed]), axis=0)
 
-    def propose(self, v):
-        points, mask = propose(self.base, v)
-        return points, mask & self._outside_removed(points, 0.0)
+    def keep(self, points):
+        return self._outside_removed(points, 0.0)
 
     def contains(self, x, atol=1e-6):
         return self.base.contains(x, atol) & self._outside_removed(x, -atol)
@@ -140,7 +128,7 @@ class Difference(RejectionDomain):
         return CSGBoundary(self)
 
 
-class Intersection(RejectionDomain):
+class Intersection(FilteredProposal):
     """The intersection of domains of one dimension; candidates come from the first part."""
 
     parts: tuple[AbstractDomain, ...]
@@ -157,17 +145,11 @@ class Intersection(RejectionDomain):
         return self.parts[0].dim
 
     @property
-    def proposal_width(self) -> int:
-        return proposal_width(self.parts[0])
+    def source(self) -> AbstractDomain:
+        return self.parts[0]
 
-    @property
-    def proposal_weight(self) -> float:
-        return proposal_weight(self.parts[0])
-
-    def propose(self, v):
-        points, mask = propose(self.parts[0], v)
-        inside = [p.contains(points, 0.0) for p in self.parts[1:]]
-        return points, mask & jnp.all(jnp.stack(inside), axis=0)
+    def keep(self, points):
+        return jnp.all(jnp.stack([p.contains(points, 0.0) for p in self.parts[1:]]), axis=0)
 
     def contains(self, x, atol=1e-6):
         return jnp.all(jnp.stack([p.contains(x, atol) for p in self.parts]), axis=0)
@@ -192,7 +174,7 @@ def leaves(domain: AbstractDomain) -> tuple[AbstractDomain, ...]:
     return (domain,)
 
 
-class CSGBoundary(RejectionDomain):
+class CSGBoundary(MixtureProposal):
     """The boundary of a CSG domain (see the module docstring for the method)."""
 
     region: AbstractDomain
@@ -214,12 +196,8 @@ class CSGBoundary(RejectionDomain):
         return self.region.dim
 
     @property
-    def proposal_width(self) -> int:
-        return mixture_width(self.pieces)
-
-    @property
-    def proposal_weight(self) -> float:
-        return float(sum(proposal_weight(p) for p in self.pieces))
+    def sources(self) -> tuple[AbstractDomain, ...]:
+        return self.pieces
 
     @property
     def bounding_box(self) -> Box:

@@ -97,6 +97,51 @@ class RejectionDomain(AbstractDomain):
         return select_first(points, mask, n)
 
 
+class FilteredProposal(RejectionDomain):
+    """A rejection domain whose candidates are those of one `source` domain, kept where
+    `keep(points)` holds (difference, intersection, `where`)."""
+
+    @property
+    @abc.abstractmethod
+    def source(self) -> AbstractDomain:
+        """The domain whose proposal this one filters."""
+
+    @abc.abstractmethod
+    def keep(self, points: Array) -> Array:
+        """The mask (m,) of the candidates that belong to this domain."""
+
+    @property
+    def proposal_width(self) -> int:
+        return proposal_width(self.source)
+
+    @property
+    def proposal_weight(self) -> float:
+        return proposal_weight(self.source)
+
+    def propose(self, v):
+        points, mask = propose(self.source, v)
+        return points, mask & self.keep(points)
+
+
+class MixtureProposal(RejectionDomain):
+    """A rejection domain whose candidates come from a mixture of `sources` (`mixture`):
+    union, CSG and space-time boundaries; subclasses define `propose` (which candidates of
+    the mixture they accept)."""
+
+    @property
+    @abc.abstractmethod
+    def sources(self) -> tuple[AbstractDomain, ...]:
+        """The mixed domains."""
+
+    @property
+    def proposal_width(self) -> int:
+        return mixture_width(self.sources)
+
+    @property
+    def proposal_weight(self) -> float:
+        return float(sum(proposal_weight(p) for p in self.sources))
+
+
 def select_first(points: Array, mask: Array, n: int) -> Array:
     """The first `n` rows of `points` where `mask` holds, in order (stable argsort of the
     mask); when fewer than n hold, the accepted rows repeat cyclically (all rejected: the

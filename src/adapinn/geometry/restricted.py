@@ -14,12 +14,12 @@ from jax import Array
 
 from adapinn.geometry.base import AbstractDomain, register_operation
 from adapinn.geometry.box import Box
-from adapinn.geometry.rejection import RejectionDomain, proposal_weight, proposal_width, propose
+from adapinn.geometry.rejection import FilteredProposal
 
 Predicate = Callable[[Array], Array]
 
 
-class Restricted(RejectionDomain):
+class Restricted(FilteredProposal):
     """{x in domain : predicate(x)}; `predicate` maps points (n, dim) to a mask (n,)."""
 
     domain: AbstractDomain
@@ -34,16 +34,11 @@ class Restricted(RejectionDomain):
         return self.domain.dim
 
     @property
-    def proposal_width(self) -> int:
-        return proposal_width(self.domain)
+    def source(self) -> AbstractDomain:
+        return self.domain
 
-    @property
-    def proposal_weight(self) -> float:
-        return proposal_weight(self.domain)
-
-    def propose(self, v):
-        points, mask = propose(self.domain, v)
-        return points, mask & self.predicate(points)
+    def keep(self, points):
+        return self.predicate(points)
 
     def contains(self, x, atol=1e-6):
         return self.domain.contains(x, atol) & self.predicate(x)

@@ -17,12 +17,7 @@ from jax import Array
 
 from adapinn.geometry.base import AbstractDomain, register_operation
 from adapinn.geometry.box import Box, Interval
-from adapinn.geometry.rejection import (
-    RejectionDomain,
-    mixture,
-    mixture_width,
-    proposal_weight,
-)
+from adapinn.geometry.rejection import MixtureProposal, RejectionDomain, mixture
 
 
 class SpaceTime(AbstractDomain):
@@ -97,7 +92,7 @@ class SpaceTime(AbstractDomain):
         return SpaceTimeBoundary(self)
 
 
-class SpaceTimeBoundary(RejectionDomain):
+class SpaceTimeBoundary(MixtureProposal):
     """The parabolic boundary (initial slice u lateral boundary) of a `SpaceTime`, mixed by
     measure; exact (no rejection) when both pieces are exact. Normal: -e_t on the initial
     slice, (0, n_space) on the lateral boundary, their normalised sum on the rim t = t0."""
@@ -127,12 +122,8 @@ class SpaceTimeBoundary(RejectionDomain):
         return not any(isinstance(p.space, RejectionDomain) for p in self.pieces)
 
     @property
-    def proposal_width(self) -> int:
-        return mixture_width(self.pieces)
-
-    @property
-    def proposal_weight(self) -> float:
-        return float(sum(proposal_weight(p) for p in self.pieces))
+    def sources(self) -> tuple[AbstractDomain, ...]:
+        return self.pieces
 
     def propose(self, v):
         _, points, mask = mixture(self.pieces, v)
