@@ -197,3 +197,10 @@ def test_the_readme_plate_example_runs_from_the_cli_and_predicts(tmp_path, capsy
     assert "wrote" in capsys.readouterr().out
     np.testing.assert_allclose(np.loadtxt(tmp_path / "u.csv", delimiter=",", skiprows=1),
                                model(pts)[:, 0], rtol=1e-5)
+
+
+def test_a_problem_file_is_imported_once_per_version(tmp_path, problem_file):
+    first = registry.problem_factory(f"{problem_file}:poisson")
+    assert registry.problem_factory(f"{problem_file}:poisson") is first  # not run again
+    problem_file.write_text(PROBLEM_FILE + "\n# edited\n")
+    assert registry.problem_factory(f"{problem_file}:poisson") is not first  # re-imported

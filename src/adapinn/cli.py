@@ -128,13 +128,12 @@ def _read_points(path: Path):
             raise ConfigError(f"{str(path)!r} holds arrays {data.files}: name the points "
                               "array `points`")
     if suffix in (".csv", ".txt"):
-        first = next(iter(path.read_text().splitlines()), "")
-        delimiter = "," if "," in first else None
+        from adapinn.problems.data import DataError, read_text_table
+
         try:
-            skip = 0 if [float(v) for v in first.replace(",", " ").split()] else 1
-        except ValueError:
-            skip = 1  # a header line
-        return np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2)
+            return read_text_table(path)
+        except DataError as err:
+            raise ConfigError(str(err)) from None
     raise ConfigError(f"points file {str(path)!r}: use .npy, .npz, .csv or .txt")
 
 

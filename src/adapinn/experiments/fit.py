@@ -119,18 +119,19 @@ def _fit(config: RunConfig, out: Path, resume: bool, overwrite: bool, progress: 
                                            lbfgs_done, lbfgs_state, progress=progress,
                                            desc=run.problem.name)
 
+    model = sharding.local_copy(state.model)  # the trained model, on the host (once)
     summary = Summary({**_summary(run, session, state, adam_steps, adam_time, compile_time),
+                       **(run.problem.diagnostics(model) if run.problem.diagnostics else {}),
                        "lbfgs_iterations_done": lbfgs_done})
-    if main:
-        records.write_summary(out, summary)
     if main:
         from adapinn.experiments import plots
 
-        for why in plots.write_run_plots(out, sharding.local_copy(state.model), run.reference,
-                                         session.metrics_log.rows, run.problem):
+        records.write_summary(out, summary)
+        for why in plots.write_run_plots(out, model, run.reference, session.metrics_log.rows,
+                                         run.problem):
             log.info("no %s", why)
     tracker.log_images({p.stem: p for p in sorted((out / "plots").glob("*.png"))})
-    summary.model = TrainedModel(sharding.local_copy(state.model), run.problem, config,
+    summary.model = TrainedModel(model, run.problem, config,
                                  {"adam_steps": adam_steps, "lbfgs_iterations": lbfgs_done},
                                  out if main else None)
     return summary
@@ -238,8 +239,6 @@ def _summary(run: Run, session: Session, state, adam_steps: int,
         **{k: v for k, v in session.scores.items()  # per output, max abs.
            if k != "rel_l2" and not k.startswith("param_")},
         **_parameters(run.problem, session.scores),
-        **(run.problem.diagnostics(sharding.local_copy(state.model))
-           if run.problem.diagnostics else {}),
         "best_rel_l2": best["rel_l2"] if best else rel,
         "best_step": best["step"] if best else adam_steps,
         "wall_time_s": time.perf_counter() - session.wall_start,

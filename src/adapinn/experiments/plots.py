@@ -49,6 +49,16 @@ def _aspect(ax, a, b) -> None:
         ax.set_aspect("equal")
 
 
+def comparison_panels(pred: np.ndarray, ref: np.ndarray, name: str) -> list[tuple]:
+    """(title, values, colour map, (vmin, vmax), colour-bar label) of the three panels of one
+    output: prediction and reference on one scale (they compare by eye), |error| from 0."""
+    both = (float(min(pred.min(), ref.min())), float(max(pred.max(), ref.max())))
+    err = np.abs(pred - ref)
+    return [(f"prediction {name}", pred, "viridis", both, name),
+            (f"reference {name}", ref, "viridis", both, name),
+            (f"|error| of {name}", err, "magma", (0.0, float(err.max())), f"|{name} error|")]
+
+
 def scattered_error_maps(model, reference: ReferenceData, problem: Problem,
                          path: Path) -> bool:
     """`error_maps` for a 2-D reference on scattered points: a Delaunay triangulation of the
@@ -68,12 +78,7 @@ def scattered_error_maps(model, reference: ReferenceData, problem: Problem,
     fig = new_figure((14, _row_height(span[0], span[1]) * len(outputs)))
     axes = np.atleast_2d(fig.subplots(len(outputs), 3))
     for row, name in enumerate(outputs):
-        pred, ref = pred_all[:, row], ref_all[:, row]
-        both = (float(min(pred.min(), ref.min())), float(max(pred.max(), ref.max())))
-        err = np.abs(pred - ref)
-        panels = [(f"prediction {name}", pred, "viridis", both, name),
-                  (f"reference {name}", ref, "viridis", both, name),
-                  (f"|error| of {name}", err, "magma", (0.0, float(err.max())), f"|{name} error|")]
+        panels = comparison_panels(pred_all[:, row], ref_all[:, row], name)
         for ax, (title, values, cmap, (lo, hi), label) in zip(axes[row], panels):
             mesh = ax.tripcolor(tri, values, cmap=cmap, vmin=lo, vmax=hi, shading="gouraud")
             fig.colorbar(mesh, ax=ax, label=label, shrink=0.9)
@@ -100,12 +105,8 @@ def error_maps(model, reference: ReferenceData, problem: Problem, path: Path) ->
     fig = new_figure((14, 3.8 * len(outputs)))
     axes = np.atleast_2d(fig.subplots(len(outputs), 3))
     for row, name in enumerate(outputs):
-        pred, ref = pred_all[:, row].reshape(shape), ref_all[:, row].reshape(shape)
-        both = (float(min(pred.min(), ref.min())), float(max(pred.max(), ref.max())))
-        err = np.abs(pred - ref)
-        panels = [(f"prediction {name}", pred, "viridis", both, name),
-                  (f"reference {name}", ref, "viridis", both, name),
-                  (f"|error| of {name}", err, "magma", (0.0, float(err.max())), f"|{name} error|")]
+        panels = comparison_panels(pred_all[:, row].reshape(shape),
+                                   ref_all[:, row].reshape(shape), name)
         for ax, (title, values, cmap, limits, label) in zip(axes[row], panels):
             _panel(fig, ax, a, b, values, title, names, cmap, limits, label)
             _aspect(ax, a, b)

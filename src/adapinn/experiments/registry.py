@@ -140,6 +140,28 @@ def problem_file(name: str) -> dict[str, str]:
     return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
+_PROBLEM_MODULES: dict[tuple[str, int, int], Any] = {}
+"""Imported problem files by (resolved path, mtime_ns, size): a run completes, checks and
+builds its config, each asking for the factory; the file runs once (again after an edit)."""
+
+
+def _problem_module(path: Path) -> Any:
+    """The problem file `path`, imported once per version of the file."""
+    info = path.stat()
+    key = (str(path.resolve()), info.st_mtime_ns, info.st_size)
+    if key not in _PROBLEM_MODULES:
+        digest = hashlib.sha256(key[0].encode()).hexdigest()[:12]
+        spec = importlib.util.spec_from_file_location(f"adapinn_problem_{digest}", path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:  # the user's file: report where it failed
+            raise ConfigError(f"problem file {str(path)!r} failed to import: "
+                              f"{type(err).__name__}: {err}") from err
+        _PROBLEM_MODULES[key] = module
+    return _PROBLEM_MODULES[key]
+
+
 def problem_factory(name: str) -> Callable[..., Problem]:
     """The registered factory `name`, or the function `factory` of `file.py:factory`, whose
     keyword arguments are the problem's options. Errors name the file and what is missing."""
@@ -150,14 +172,7 @@ def problem_factory(name: str) -> Callable[..., Problem]:
     if not path.is_file():
         raise ConfigError(f"problem file {file!r} not found (problem.name={name!r}; a path "
                           "relative to the current folder, or absolute)")
-    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
-    spec = importlib.util.spec_from_file_location(f"adapinn_problem_{digest}", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as err:  # the user's file: report where it failed
-        raise ConfigError(f"problem file {file!r} failed to import: "
-                          f"{type(err).__name__}: {err}") from err
+    module = _problem_module(path)
     factory = getattr(module, attr, None)
     if not callable(factory):
         found = sorted(n for n, v in vars(module).items()

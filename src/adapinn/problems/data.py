@@ -54,7 +54,7 @@ def read_table(path: str | Path, dim: int) -> tuple[np.ndarray, np.ndarray]:
         if len(points) != len(values):
             raise DataError(f"{str(path)!r}: {len(points)} points but {len(values)} values")
     elif suffix in (".csv", ".txt", ".dat"):
-        table = _read_text(path)
+        table = read_text_table(path)
         if table.shape[1] <= dim:
             raise DataError(f"{str(path)!r} has {table.shape[1]} columns; expected {dim} point "
                             f"columns followed by at least one value column")
@@ -74,7 +74,9 @@ def read_table(path: str | Path, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return points, values
 
 
-def _read_text(path: Path) -> np.ndarray:
+def read_text_table(path: Path) -> np.ndarray:
+    """The numbers of a .csv / .txt table (comma or whitespace separated, an optional header
+    line), shape (rows, columns); a DataError naming the file when it does not parse."""
     first = next(iter(path.read_text().splitlines()), "")
     delimiter = "," if "," in first else None
     try:

@@ -69,15 +69,18 @@ def channel() -> tuple:
             disk.boundary, Box((LENGTH, 0.0), (LENGTH, HEIGHT)))
 
 
-def _conditions(nu) -> dict:
+def _conditions(pde) -> tuple:
+    """(fluid domain, {"pde": pde on it, inflow, walls, cylinder, outflow}), from one
+    `channel()` (each CSG domain estimates its acceptance once, at construction)."""
     fluid, inflow, walls, cylinder, outflow = channel()
 
-    def outflow_residual(u, x):
+    def outflow_residual(u, x):  # the true viscosity: boundary data does not encode nu
         _, dx, _, _ = _derivatives(u, x)
         w = u(x)
-        return jnp.stack([nu * dx[0] - w[2], nu * dx[1]])
+        return jnp.stack([NU * dx[0] - w[2], NU * dx[1]])
 
-    return {
+    return fluid, {
+        "pde": Condition(fluid, pde),
         "inflow": Condition(inflow, lambda u, x: u(x)[:2] - jnp.stack(
             [inflow_profile(x[1]), jnp.zeros_like(x[1])])),
         "walls": Condition(walls, lambda u, x: u(x)[:2]),
@@ -87,8 +90,8 @@ def _conditions(nu) -> dict:
 
 
 def reference_data(level: int | None = None) -> ReferenceData:
-    # `level`: the mesh level of `adapinn.reference.ns_cylinder` (None: its default, 2)
-    """The finite-element reference at its nodes (scattered points inside the fluid)."""
+    """The finite-element reference at its nodes (scattered points inside the fluid), on mesh
+    `level` of `adapinn.reference.ns_cylinder` (None: its default, 2)."""
     sol = fem_reference(level)
     values = np.stack([sol["u"], sol["v"], sol["p"]], axis=1)
     dtype = jnp.result_type(float)
@@ -116,11 +119,9 @@ def fem_reference(level: int | None = None) -> dict:
 
 def ns_cylinder(reference_level: int = 2) -> Problem:
     """Steady flow past a cylinder, DFG 2D-1 (Re = 20), against our finite-element solve."""
-    fluid = channel()[0]
+    fluid, conditions = _conditions(lambda u, x: navier_stokes(u, x, NU))
     return Problem(
-        name="ns_cylinder", domain=fluid,
-        conditions={"pde": Condition(fluid, lambda u, x: navier_stokes(u, x, NU)),
-                    **_conditions(NU)},
+        name="ns_cylinder", domain=fluid, conditions=conditions,
         input_names=("x", "y"), n_outputs=3, output_names=("u", "v", "p"),
         reference=lambda: reference_data(reference_level), diagnostics=benchmark_quantities,
     )
@@ -153,10 +154,11 @@ def ns_cylinder_inverse(n_sensors: int = 500, noise: float = 0.1, noise_seed: in
     at = ns_cylinder_interpolate(sol, points)  # the P2 finite-element function
     clean = jnp.asarray(np.stack([at["u"], at["v"]], axis=1))
     _, values = noisy_sensors(lambda i: clean[i], jnp.arange(n_sensors), noise, noise_seed)
-    pde = Condition(channel()[0], lambda u, x, params: navier_stokes(u, x, params["nu"]))
+    fluid, conditions = _conditions(
+        lambda u, x, params: navier_stokes(u, x, params["nu"]))
     return Problem(
-        name="ns_cylinder_inverse", domain=channel()[0],
-        conditions={"pde": pde, **_conditions(NU),
+        name="ns_cylinder_inverse", domain=fluid,
+        conditions={**conditions,
                     "data": data_condition(jnp.asarray(points), values, outputs=(0, 1))},
         input_names=("x", "y"), n_outputs=3, output_names=("u", "v", "p"),
         parameters={"nu": Parameter(nu_initial, "softplus", beta=nu_beta, true=NU)},
