@@ -145,7 +145,9 @@ def test_complete_fills_every_named_sections_defaults_and_keeps_given_values(tmp
     assert full.sampler.options["p_max"] == 0.3 and full.sampler.options["start_step"] == 15000
     assert set(full.sampler.options) == {
         "refresh_every", "pool_mult", "top_frac", "bank_mult", "replace", "start_step",
-        "p_max", "ramp", "ramp_steps", "importance_weights", "iw_cells"}
+        "p_max", "ramp", "ramp_steps", "importance_weights", "iw_cells", "schedule",
+        "anneal_start", "anneal_steps", "benefit_threshold", "benefit_decay",
+        "benefit_probe"}
     assert full.aggregator.options == {"gtn": False, "momentum": 0.99, "eps": 1e-8}
     causal, gradnorm, fixed = full.weighting.options["schemes"]
     assert causal == {"name": "causal", "n_chunks": 32, "tol": 2.0, "time_axis": 0,

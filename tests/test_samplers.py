@@ -150,7 +150,8 @@ def test_same_key_same_points(harness):
     c = harness.sample(state, key(8), step(3))
     np.testing.assert_array_equal(a.points, b.points)
     np.testing.assert_array_equal(a.weights, b.weights)
-    assert not np.array_equal(a.points, c.points)
+    if harness.sampler.slots is None:  # not a whole persistent set (r3): the key draws
+        assert not np.array_equal(a.points, c.points)
     again = harness.refreshed()  # the refresh itself is deterministic in its key
     for x, y in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(again)):
         np.testing.assert_array_equal(x, y)

@@ -1,5 +1,6 @@
-"""Command line: `adapinn run | compare | reference | list`. Errors a user can fix are printed
-as one clear message (exit code 2), never as a traceback."""
+"""Command line: `adapinn run | compare | bench | reference | predict | export | list`.
+Errors a user can fix are printed as one clear message (exit code 2), never as a
+traceback."""
 
 from __future__ import annotations
 
@@ -71,6 +72,37 @@ def _compare_parser(sub) -> None:
     cmp.add_argument("--out", help="report folder (default runs/compare-PROBLEM); rerun the "
                                    "same command to resume")
     cmp.set_defaults(func=_compare)
+
+
+def _bench(args) -> int:
+    from adapinn.experiments.bench import bench
+
+    status = bench(args.suite, args.cases, args.protocol, args.seeds, args.out, args.set or [])
+    failed = [r.folder for r, st in status.items() if st == "failed"]
+    if failed:
+        print(f"adapinn: {len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _bench_parser(sub) -> None:
+    """`adapinn bench pinnacle`: PINNacle's cases against its published L2RE."""
+    from adapinn.experiments.bench import PROTOCOLS, SUITES
+
+    b = sub.add_parser("bench", help="run an external benchmark suite (PINNacle) against its "
+                                     "published results")
+    b.add_argument("suite", choices=SUITES, help="the suite")
+    b.add_argument("--cases", metavar="LIST",
+                   help="comma list of PINNacle case names, e.g. Burgers1d-C,Poisson2d-C "
+                        "(default: all five)")
+    b.add_argument("--protocol", choices=PROTOCOLS, default="pinnacle",
+                   help="pinnacle (PINNacle's setting), default (RunConfig() at 20,000 steps), "
+                        "robust (the generic preset), recipe (the best adapinn config per case)")
+    b.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds 0..N-1")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key in every run (repeatable)")
+    b.add_argument("--out", help="output folder (default runs/bench-SUITE); rerun the same "
+                                 "command to resume")
+    b.set_defaults(func=_bench)
 
 
 def _reference(args) -> int:
@@ -249,6 +281,7 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     _compare_parser(sub)
+    _bench_parser(sub)
 
     ref = sub.add_parser("reference", help="write a reference solution grid to .npz")
     ref.add_argument("name", help="burgers, allen_cahn, ns_cylinder, or a problem file "
@@ -286,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
+    logging.getLogger("skfem").setLevel(logging.WARNING)  # its per-assembly INFO lines
     from adapinn.errors import DivergenceError, TrainingInterrupted
     from adapinn.train.distributed import DistributedError
 

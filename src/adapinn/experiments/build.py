@@ -18,8 +18,8 @@ from adapinn.problems.data import load_reference
 from adapinn.problems.parameters import with_parameters
 from adapinn.samplers import Fixed, Uniform
 from adapinn.train.optim import (
-    adam,
     learning_rate_schedule,
+    network_optimizer,
     parameter_schedule,
     with_parameter_optimizer,
 )
@@ -39,7 +39,7 @@ class Run:
 
 
 def schedule_of(config: RunConfig):
-    """The Adam learning-rate schedule of `config.train`."""
+    """The network optimiser's learning-rate schedule of `config.train`."""
     tc = config.train
     return learning_rate_schedule(tc.lr, tc.warmup_steps, tc.decay_steps, tc.decay_rate)
 
@@ -61,24 +61,27 @@ def build(config: RunConfig, with_reference: bool = True, problem: Problem | Non
 def _build(config: RunConfig, with_reference: bool, problem: Problem | None) -> Run:
     problem = problem or registry.build_problem(config)
     k_net, k_train = jax.random.split(jax.random.PRNGKey(config.seed))
+    box = problem.domain.bounding_box
     network = build_network(config.network, problem.dim, problem.n_outputs, problem.periodic,
-                            k_net)
+                            k_net, box=(box.low, box.high))
     if config.network.pirate_ls_init:  # last layer fitted to the "ic" condition (nn.pirate)
         network = pirate_ic_init(network, problem, jax.random.fold_in(k_net, 0x1C))
-    optimizer = adam(schedule_of(config), config.train.grad_clip)
+    tc = config.train
+    soap = tc.optimizer == "soap"
+    options = {"precondition_frequency": tc.precondition_frequency} if soap else {}
+    optimizer = network_optimizer(tc.optimizer, schedule_of(config), tc.grad_clip, **options)
     if problem.parameters:  # inverse problem: the unknown coefficients train with the network
         network = with_parameters(network, problem.declared_parameters,
                                   jax.tree_util.tree_leaves(network)[0].dtype)
-        tc = config.train
         optimizer = with_parameter_optimizer(optimizer, optax.adam(parameter_schedule(
             tc.parameter_lr or tc.lr, tc.parameter_frozen_steps)))
     weighting, n_cond = registry.build_weighting(config), config.train.condition_batch_size
     samplers = {
         name: registry.build_sampler(config.sampler, cond.domain,
                                      cond.batch_size or config.train.batch_size)
-        if name == "pde"  # a weighting with per-point state (SA) needs fixed ic/bc points too
+        if name == "pde"  # fixed ic/bc sets: asked for, or a weighting with per-point state (SA)
         else Fixed(cond.domain, cond.batch_size or n_cond, size=cond.batch_size or n_cond)
-        if weighting.point_state
+        if weighting.point_state or config.train.condition_points == "fixed"
         else Uniform(cond.domain, cond.batch_size or n_cond)
         for name, cond in problem.conditions.items()
     }

@@ -75,6 +75,14 @@ class TrainConfig(_Strict):
     steps: int = Field(10_000, ge=0)
     batch_size: int = Field(1024, gt=0, description="collocation points per step for 'pde'")
     condition_batch_size: int = Field(256, gt=0, description="points per step for ic/bc terms")
+    condition_points: Literal["fresh", "fixed"] = Field(
+        "fresh", description="ic/bc points: fresh uniform draws every step, or one fixed "
+        "Sobol set of condition_batch_size points for the whole run (PINNacle's protocol)")
+    optimizer: Literal["adam", "soap", "muon"] = Field(
+        "adam", description="the network's optimiser (adapinn.train.optim.network_optimizer); "
+        "the schedule, grad_clip and the coefficients' Adam apply to each")
+    precondition_frequency: int = Field(
+        10, gt=0, description="soap: steps between refreshes of the eigenbasis")
     lr: float = Field(1e-3, gt=0)
     warmup_steps: int = Field(0, ge=0)
     decay_steps: int = Field(2000, gt=0)

@@ -97,7 +97,7 @@ def _fit(config: RunConfig, out: Path, resume: bool, overwrite: bool, progress: 
         metrics_log = loggers.LoggedMetrics(metrics_log, tracker)
     session = Session(out, mesh, main, metrics_log, run.reference, wall_start,
                       float(meta.get("train_time_s", 0.0)), weights=meta.get("weights"),
-                      output_names=run.problem.outputs,
+                      output_names=run.problem.outputs, problem=run.problem,
                       adam_time=float(meta.get("adam_time_s", meta.get("train_time_s", 0.0))),
                       on_eval=_snapshot_hook(run, out) if main and tc.snapshot_points else None)
     chunk = math.gcd(tc.scan_steps, tc.eval_every, tc.checkpoint_every,

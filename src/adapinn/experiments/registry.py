@@ -22,14 +22,25 @@ from pydantic import TypeAdapter, ValidationError
 
 from adapinn.experiments.config import ConfigError, RunConfig, SamplerConfig
 from adapinn.problems import Problem, allen_cahn, burgers
+from adapinn.problems.helmholtz import helmholtz
 from adapinn.problems.kovasznay import kovasznay, kovasznay_inverse
 from adapinn.problems.ns_cylinder import ns_cylinder, ns_cylinder_inverse
+from adapinn.problems.pinnacle import (
+    pinnacle_burgers1d,
+    pinnacle_heat2d_ms,
+    pinnacle_ns2d_c,
+    pinnacle_poisson2d_c,
+    pinnacle_wave1d,
+)
+from adapinn.problems.poisson_peak import poisson_peak
 from adapinn.samplers import (
     GLF,
+    R3,
     RAD,
     RARD,
     RARG,
     AbstractSampler,
+    CausalR3,
     Fixed,
     HardBank,
     RSmote,
@@ -37,6 +48,7 @@ from adapinn.samplers import (
 )
 from adapinn.weighting import (
     NTK,
+    RBA,
     AbstractWeighting,
     Causal,
     EMABalance,
@@ -55,6 +67,13 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
     "kovasznay_inverse": kovasznay_inverse,
     "ns_cylinder": ns_cylinder,
     "ns_cylinder_inverse": ns_cylinder_inverse,
+    "helmholtz": helmholtz,
+    "poisson_peak": poisson_peak,
+    "pinnacle_burgers1d": pinnacle_burgers1d,
+    "pinnacle_poisson2d_c": pinnacle_poisson2d_c,
+    "pinnacle_wave1d": pinnacle_wave1d,
+    "pinnacle_heat2d_ms": pinnacle_heat2d_ms,
+    "pinnacle_ns2d_c": pinnacle_ns2d_c,
 }
 SAMPLERS: dict[str, type[AbstractSampler]] = {
     "uniform": Uniform,
@@ -65,6 +84,8 @@ SAMPLERS: dict[str, type[AbstractSampler]] = {
     "rar_d": RARD,
     "rsmote": RSmote,
     "glf": GLF,
+    "r3": R3,
+    "causal_r3": CausalR3,
 }
 WEIGHTINGS: dict[str, type[AbstractWeighting]] = {
     "fixed": FixedWeights,
@@ -74,6 +95,7 @@ WEIGHTINGS: dict[str, type[AbstractWeighting]] = {
     "causal": Causal,
     "pointwise_gradnorm": PointwiseGradNorm,
     "sa": SelfAdaptive,
+    "rba": RBA,
     "chain": Chain,
 }
 AGGREGATORS: dict[str, type[Sum | PCGrad]] = {

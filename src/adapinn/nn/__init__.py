@@ -13,14 +13,14 @@ Allen-Cahn).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import Array
 
-from adapinn.nn.embeddings import FourierFeatures, Network, PeriodicEmbedding
+from adapinn.nn.embeddings import BoxScaling, FourierFeatures, Network, PeriodicEmbedding
 from adapinn.nn.linear import Dense, Factorization, glorot_normal
 from adapinn.nn.mlp import ACTIVATIONS, MLP, get_activation
 from adapinn.nn.modified_mlp import ModifiedMLP
@@ -36,6 +36,7 @@ from adapinn.nn.spec import NetworkSpec
 
 __all__ = [
     "ACTIVATIONS",
+    "BoxScaling",
     "MLP",
     "TRUNKS",
     "Dense",
@@ -105,10 +106,19 @@ def _embeddings(
     periodic: tuple[tuple[int, float], ...],
     key: Array,
     dtype: jnp.dtype,
+    box: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> tuple[tuple[eqx.Module, ...], int]:
-    """The embeddings in order (periodic, then Fourier) and their output dimension."""
+    """The embeddings in order (box scaling, periodic, then Fourier) and their output
+    dimension."""
     embeddings: list[eqx.Module] = []
     size = in_size
+    if cfg.normalize_inputs:
+        if box is None:
+            raise ValueError("network.normalize_inputs needs the domain's bounding box "
+                             "(build_network(..., box=(low, high)))")
+        skip = tuple(a for a, _ in periodic) if cfg.periodic else ()
+        embeddings.append(BoxScaling(tuple(map(float, box[0])), tuple(map(float, box[1])),
+                                     skip))
     if cfg.periodic and periodic:
         emb = PeriodicEmbedding(
             size, periodic, cfg.periodic_harmonics, cfg.periodic_trainable, dtype
@@ -135,6 +145,7 @@ def build_network(
     out_size: int,
     periodic: tuple[tuple[int, float], ...],
     key: Array,
+    box: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> Network:
     """Build the network described by `cfg` for points of dimension `in_size`.
 
@@ -152,6 +163,7 @@ def build_network(
         periodic: (axis, period) pairs of the problem's periodic coordinates; used when
             `cfg.periodic` is true, ignored otherwise.
         key: PRNG key.
+        box: (low, high) of the domain's bounding box, needed by `cfg.normalize_inputs`.
 
     Returns:
         A `Network` mapping one point (in_size,) to (out_size,).
@@ -167,7 +179,7 @@ def build_network(
         )
     dtype = _check_dtype(cfg.dtype)
     fkey, tkey = jax.random.split(key)
-    embeddings, size = _embeddings(cfg, in_size, tuple(periodic), fkey, dtype)
+    embeddings, size = _embeddings(cfg, in_size, tuple(periodic), fkey, dtype, box)
     factorization = (
         Factorization(cfg.factorized_mu, cfg.factorized_sigma) if cfg.factorized else None
     )

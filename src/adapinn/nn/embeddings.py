@@ -1,4 +1,5 @@
-"""Input embeddings (exact periodicity, Gaussian Fourier features) and the `Network` wrapper.
+"""Input embeddings (box scaling, exact periodicity, Gaussian Fourier features) and the
+`Network` wrapper.
 
 A network is `Network(embeddings, trunk)`: the input point is cast to the network's dtype, passed
 through the embeddings in order (periodic first, then Fourier features on its output), then
@@ -13,6 +14,34 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import Array
+
+
+class BoxScaling(eqx.Module):
+    """Inputs mapped affinely from the domain's bounding box to [-1, 1]:
+
+        x_i' = 2 (x_i - low_i) / (high_i - low_i) - 1
+
+    on every coordinate except the periodic ones (the periodic embedding sees them in their own
+    units, so their period stays exact) and flat ones (high = low: passed through). Constants
+    only, no trainable leaves. A tanh network then sees inputs of order one whatever the
+    problem's units (e.g. t in [0, 5]), as Glorot initialisation assumes.
+
+    Attributes:
+        low, high: the box, as tuples (static).
+        skip: coordinate indices left unchanged.
+    """
+
+    low: tuple[float, ...] = eqx.field(static=True)
+    high: tuple[float, ...] = eqx.field(static=True)
+    skip: tuple[int, ...] = eqx.field(static=True, default=())
+
+    def __call__(self, x: Array) -> Array:
+        low, high = jnp.asarray(self.low, x.dtype), jnp.asarray(self.high, x.dtype)
+        width = high - low
+        keep = jnp.asarray([i in self.skip or w <= 0 for i, w in
+                            enumerate(h - lo for lo, h in zip(self.low, self.high))])
+        scaled = 2 * (x - low) / jnp.where(width > 0, width, 1.0) - 1
+        return jnp.where(keep, x, scaled)
 
 
 class PeriodicEmbedding(eqx.Module):

@@ -19,6 +19,8 @@ class NetworkSpec:
         name: the trunk, one of `adapinn.nn.TRUNKS`.
         width, depth: hidden width and number of hidden layers (PirateNet: blocks).
         activation: hidden activation.
+        normalize_inputs: map the non-periodic coordinates from the domain's bounding box to
+            [-1, 1] before any other embedding (`BoxScaling`).
         fourier_features: Gaussian Fourier features (even; 0 = off), scale `fourier_sigma`.
         periodic: exact periodic embedding on the problem's periodic axes.
         factorized: random weight factorisation W = diag(exp(s)) V (mu, sigma of s).
@@ -36,6 +38,7 @@ class NetworkSpec:
     width: int = 64
     depth: int = 4
     activation: Literal["tanh", "gelu", "sin", "swish"] = "tanh"
+    normalize_inputs: bool = False
     fourier_features: int = 0
     fourier_sigma: float = 1.0
     fourier_trainable: bool = False

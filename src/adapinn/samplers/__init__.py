@@ -4,12 +4,13 @@ from adapinn.samplers.base import AbstractSampler, Batch, ScoreFn, unit_weights
 from adapinn.samplers.fixed import Fixed
 from adapinn.samplers.glf import GLF
 from adapinn.samplers.hardbank import HardBank
+from adapinn.samplers.r3 import R3, CausalR3
 from adapinn.samplers.rad import RAD
 from adapinn.samplers.rar import RARD, RARG
 from adapinn.samplers.rsmote import RSmote
 from adapinn.samplers.uniform import Uniform
 
 __all__ = [
-    "GLF", "RAD", "RARD", "RARG", "AbstractSampler", "Batch", "Fixed", "HardBank", "RSmote",
-    "ScoreFn", "Uniform", "unit_weights",
+    "GLF", "R3", "RAD", "RARD", "RARG", "AbstractSampler", "Batch", "CausalR3", "Fixed",
+    "HardBank", "RSmote", "ScoreFn", "Uniform", "unit_weights",
 ]

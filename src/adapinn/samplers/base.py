@@ -3,6 +3,12 @@
     state  = sampler.init(key)
     batch  = sampler.sample(state, key, step)            # inside the jitted step
     state  = sampler.refresh(state, key, step, score_fn) # every `refresh_every` steps, in jit
+    state  = sampler.observe(state, batch, r2, key, step) # every step, after the update
+
+`observe` sees the step's own batch and its per-point squared residuals r^2, computed by the
+loss before the parameter update (so a sampler that reacts to them, R3, costs no extra
+evaluation); the default is the identity, and the trainer calls it only for samplers that
+override it (`observes`).
 
 `score_fn(points) -> |r|` evaluates the current residual magnitude of this sampler's condition
 on any (n, d) array of points, chunked so that memory stays bounded whatever n is. State shapes
@@ -26,10 +32,16 @@ ScoreFn = Callable[[Array], Array]
 
 
 class Batch(eqx.Module):
-    """Collocation points and their loss weights (1 unless importance weighting is on)."""
+    """Collocation points and their loss weights (1 unless importance weighting is on).
+
+    `replaced` (B,) bool, only from samplers with persistent slots (`AbstractSampler.slots`):
+    the slots whose point was replaced since the previous batch, so that a weighting carrying
+    one value per point with the point (RBA) resets it there. None: no slot was replaced.
+    """
 
     points: Array  # (B, d)
     weights: Array  # (B,)
+    replaced: Array | None = None  # (B,) bool
 
 
 def unit_weights(points: Array) -> Batch:
@@ -56,6 +68,19 @@ class AbstractSampler(eqx.Module):
         move). Weightings with one weight per point need such a set."""
         return None
 
+    @property
+    def slots(self) -> int | None:
+        """Number of persistent slots when every batch is this sampler's whole point set,
+        slot i always in row i, with `Batch.replaced` marking the slots refilled since the
+        previous batch (None: batches are drawn otherwise). Weightings that carry one value
+        per point with the point (RBA) need it; a fixed set is the case with no replacement."""
+        return None
+
+    @property
+    def observes(self) -> bool:
+        """This sampler overrides `observe` (the trainer hands it every step's residuals)."""
+        return type(self).observe is not AbstractSampler.observe
+
     def init(self, key: Array) -> Any:
         """Initial state (a pytree of arrays; may be empty)."""
         return ()
@@ -66,6 +91,23 @@ class AbstractSampler(eqx.Module):
 
     def update(self, state: Any, key: Array, step: Array, score_fn: ScoreFn) -> Any:
         """Refresh the state from residuals; called every `refresh_every` steps."""
+        return state
+
+    def observe(self, state: Any, batch: Batch, squared_residuals: Array, key: Array,
+                step: Array) -> Any:
+        """React to the step's own residuals; called after every optimiser step.
+
+        Args:
+            state: the state `batch` was drawn from.
+            batch: this step's batch, (B, d) points.
+            squared_residuals: r^2 per point of `batch`, shape (B,) (summed over the residual's
+                components), evaluated before the update, stop-gradient.
+            key: this sampler's "observe/NAME" key of the step.
+            step: the step at which `batch` was drawn (int32 scalar).
+
+        Returns:
+            The next state (same structure, shapes and dtypes). Default: `state` unchanged.
+        """
         return state
 
     def refresh(self, state: Any, key: Array, step: Array, score_fn: ScoreFn) -> Any:

@@ -45,6 +45,12 @@ class Fixed(AbstractSampler):
     def fixed_set_size(self) -> int:
         return self.size
 
+    @property
+    def slots(self) -> int | None:
+        """`size` when every batch is the whole set (batch_size >= size): slots that are never
+        replaced; None when batches are random subsets."""
+        return self.size if self.batch_size >= self.size else None
+
     def init(self, key: Array) -> Array:
         n, d = self.size, self.domain.n_free
         if self.design == "uniform":

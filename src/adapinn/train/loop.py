@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from adapinn.errors import DivergenceError, TrainingInterrupted
 from adapinn.problems.parameters import parameter_values
 from adapinn.train import checkpoint, records, sharding
-from adapinn.train.evaluate import errors
+from adapinn.train.evaluate import errors, residual_error_correlation
 from adapinn.train.state import TrainState
 from adapinn.train.stop import check_stop
 from adapinn.train.trainer import Trainer
@@ -58,6 +58,8 @@ class Session:
         weights: the last Adam step's weight per term (point weights: their mean), kept in
             checkpoints: the L-BFGS finish freezes them, also after a resume.
         adam_time: the part of `train_time` spent in Adam chunks (steps per second).
+        problem: the run's problem, or None; with it (and a reference) every evaluation
+            also records `rank_corr_residual_error` (`evaluate.residual_error_correlation`).
     """
 
     out: Path
@@ -72,18 +74,23 @@ class Session:
     adam_time: float = 0.0
     output_names: tuple[str, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
+    problem: Any = None
 
     def evaluate(self, model) -> float | None:
         """Pooled rel. L2 on a host copy (process 0 alone must not launch work on all
         devices); everything else of the same evaluation goes to `scores` for the metrics row:
         the other errors (per output, max abs.) and an inverse problem's coefficients
-        (`param_NAME`)."""
+        (`param_NAME`) and the residual / error rank correlation (with a `problem`)."""
         model = sharding.local_copy(model)
         params = {f"param_{n}": float(v) for n, v in parameter_values(model).items()}
         if self.reference is None:
             self.scores = params
             return None
-        self.scores = {**errors(model, self.reference, self.output_names), **params}
+        diagnostic = {} if self.problem is None else {
+            "rank_corr_residual_error": residual_error_correlation(model, self.problem,
+                                                                   self.reference)}
+        self.scores = {**errors(model, self.reference, self.output_names), **diagnostic,
+                       **params}
         return self.scores["rel_l2"]
 
     def save(self, state: TrainState, step: int, phase: str, rel: float | None,

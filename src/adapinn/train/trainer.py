@@ -77,13 +77,19 @@ class Trainer(eqx.Module):
 
     def step_keys(self, key: Array) -> dict[str, Array]:
         """Every key one step consumes, split explicitly from the state's key: "next" (the
-        next step's key), "sample/NAME", "refresh/NAME" and "aggregate" (PCGrad's order)."""
+        next step's key), "sample/NAME", "refresh/NAME" and "aggregate" (PCGrad's order),
+        plus "observe/NAME" for the samplers that observe the step's residuals (R3): the
+        refresh key's split extended past the refresh keys (split(k, 2n)[:n] == split(k, n)
+        under partitionable threefry), so every other key keeps its value."""
         next_key, k_sample, k_refresh, k_aggregate = jax.random.split(key, 4)
         n = len(self.names)
+        observers = [c for c in self.names if self.samplers[c].observes]
+        observe = jax.random.split(k_refresh, 2 * n)[n:] if observers else ()
         return {"next": next_key, "aggregate": k_aggregate,
                 **{f"sample/{c}": k for c, k in zip(self.names, jax.random.split(k_sample, n))},
                 **{f"refresh/{c}": k
-                   for c, k in zip(self.names, jax.random.split(k_refresh, n))}}
+                   for c, k in zip(self.names, jax.random.split(k_refresh, n))},
+                **{f"observe/{c}": k for c, k in zip(observers, observe)}}
 
     @property
     def full_optimizer(self) -> optax.GradientTransformation:
@@ -150,10 +156,12 @@ class Trainer(eqx.Module):
             params=params,
             importance={n: jax.lax.stop_gradient(b.weights) for n, b in batches.items()},
             point_residual=point_residual,
+            replaced={n: b.replaced for n, b in batches.items() if b.replaced is not None},
         )
 
     def weighted_terms(self, model, batches, weighting_state, step):
-        """{k: mean_i w_k,i q_k,i r_k,i^2}; aux = (term losses, weights, new weighting state)."""
+        """{k: mean_i w_k,i q_k,i r_k,i^2}; aux = (term losses, weights, new weighting state,
+        per-point r^2 of every condition (stop-gradient): what the samplers `observe`)."""
         squared = {n: self.problem.residuals(model, n, b.points) for n, b in batches.items()}
         context = self.context(model, batches, squared, step)
         weights, weighting_state = self.weighting.update(weighting_state, context)
@@ -161,12 +169,17 @@ class Trainer(eqx.Module):
             weights = jax.lax.stop_gradient(weights)
         weighted = {n: jnp.mean(weights[n] * b.weights * squared[n]) for n, b in batches.items()}
         terms = {n: jnp.mean(b.weights * squared[n]) for n, b in batches.items()}
-        return weighted, (terms, weights, weighting_state)
+        return weighted, (terms, weights, weighting_state, jax.lax.stop_gradient(squared))
+
+    def objective(self, model, batches, weighting_state, step):
+        """Weighted total loss; aux = `weighted_terms`' aux (the per-point r^2 included)."""
+        weighted, aux = self.weighted_terms(model, batches, weighting_state, step)
+        return sum(weighted.values()), aux
 
     def loss(self, model, batches, weighting_state, step):
         """Weighted total loss; aux = (term losses, weights, new weighting state)."""
-        weighted, aux = self.weighted_terms(model, batches, weighting_state, step)
-        return sum(weighted.values()), aux
+        total, aux = self.objective(model, batches, weighting_state, step)
+        return total, aux[:3]
 
     def adaptive_update(self, state: TrainState, batches: dict[str, Batch], key: Array):
         """(loss, aux, updates, opt state) when the weighting is trainable (its state gets
@@ -182,7 +195,7 @@ class Trainer(eqx.Module):
         if self.aggregator is None:
             def total_loss(mw):
                 model, w_state = unpack(mw)
-                return self.loss(model, batches, w_state, state.step)
+                return self.objective(model, batches, w_state, state.step)
 
             (total, aux), (grads, w_grads) = eqx.filter_value_and_grad(
                 total_loss, has_aux=True)(wrt)
@@ -198,36 +211,50 @@ class Trainer(eqx.Module):
             w_grads = jax.tree_util.tree_map(lambda g: jnp.sum(g, axis=0), w_grads)
             updates, opt_state = self.full_optimizer.update(grads, state.opt_state, params,
                                                             key=key)
-        terms, weights, w_state = aux
+        terms, weights, w_state, squared = aux
         if trainable:
             w_state = self.weighting.ascend(w_state, w_grads)
-        return total, (terms, weights, w_state), updates, opt_state
+        return total, (terms, weights, w_state, squared), updates, opt_state
 
     def step(self, state: TrainState) -> tuple[TrainState, dict[str, Any]]:
-        """One optimiser step, sampling and sampler refresh included."""
+        """One optimiser step, sampling, the samplers' `observe` and refresh included."""
         keys = self.step_keys(state.key)
         # Drawn globally, then split over the data mesh axis (a no-op without a mesh).
         batches = shard_points(self.sample(state, keys))
         if self.aggregator is None and not self.weighting.trainable:
-            grad_fn = eqx.filter_value_and_grad(self.loss, has_aux=True)
-            (total, (terms, weights, w_state)), grads = grad_fn(
+            grad_fn = eqx.filter_value_and_grad(self.objective, has_aux=True)
+            (total, (terms, weights, w_state, squared)), grads = grad_fn(
                 state.model, batches, state.weighting_state, state.step
             )
             updates, opt_state = self.optimizer.update(grads, state.opt_state,
                                                        params_of(state.model))
         else:
-            total, (terms, weights, w_state), updates, opt_state = self.adaptive_update(
+            total, (terms, weights, w_state, squared), updates, opt_state = self.adaptive_update(
                 state, batches, keys["aggregate"])
         model = eqx.apply_updates(state.model, updates)
         step = state.step + 1
+        sampler_states = self.observe(state, batches, squared, keys)
         sampler_states = {
-            n: self.samplers[n].refresh(state.sampler_states[n], keys[f"refresh/{n}"], step,
+            n: self.samplers[n].refresh(sampler_states[n], keys[f"refresh/{n}"], step,
                                         self.score_fn(model, n))
             for n in self.names
-        } if self.refresh_samplers else state.sampler_states
+        } if self.refresh_samplers else sampler_states
         new_state = TrainState(model, opt_state, sampler_states, w_state, keys["next"], step)
         metrics = {"loss": total, "terms": terms, "weights": _summarise(weights)}
         return new_state, metrics
+
+    def observe(self, state: TrainState, batches: dict[str, Batch],
+                squared: dict[str, Array], keys: dict[str, Array]) -> dict[str, Any]:
+        """Every sampler state after `observe` of this step's batch and its per-point r^2
+        (the loss's own, before the update: no extra evaluation). Samplers that do not
+        override `observe` (its default is the identity) keep their state as it is. Runs
+        every step, also when `refresh_samplers` is off (rounds): it is not a refresh."""
+        return {
+            n: self.samplers[n].observe(state.sampler_states[n], batches[n], squared[n],
+                                        keys[f"observe/{n}"], state.step)
+            if self.samplers[n].observes else state.sampler_states[n]
+            for n in self.names
+        }
 
     def run(self, state: TrainState, n_steps: int) -> tuple[TrainState, dict, Array]:
         """`n_steps` steps under `lax.scan`; returns the last step's metrics and the first step

@@ -7,10 +7,12 @@ from adapinn.weighting.fixed import FixedWeights
 from adapinn.weighting.gradnorm import GradNorm
 from adapinn.weighting.ntk import NTK
 from adapinn.weighting.pointwise_gradnorm import PointwiseGradNorm
+from adapinn.weighting.rba import RBA
 from adapinn.weighting.sa import SelfAdaptive
 
 __all__ = [
     "NTK",
+    "RBA",
     "AbstractWeighting",
     "Causal",
     "EMABalance",

@@ -49,6 +49,10 @@ class WeightingContext(eqx.Module):
         point_residual: `name -> f(params, x)`, the residual of ONE point of condition `name`
             as a function of the parameters; per-point gradients d r(x_i)/d theta are taken of
             it in chunks (`adapinn.weighting.pointgrads`), never for the whole batch at once.
+        replaced: for the conditions whose sampler has persistent slots and replaces points
+            (R3), the (n_k,) bool mask of slots refilled since the previous step
+            (`Batch.replaced`); a weighting carrying one value per point resets it there
+            (RBA). None, or a condition missing: no slot was replaced.
     """
 
     step: Array
@@ -59,6 +63,7 @@ class WeightingContext(eqx.Module):
     importance: dict[str, Array] | None = None
     prior_weights: dict[str, Array] | None = None
     point_residual: Callable[[str], PointResidual] | None = eqx.field(static=True, default=None)
+    replaced: dict[str, Array] | None = None
 
 
 class AbstractWeighting(eqx.Module):
@@ -143,3 +148,21 @@ def fixed_set_size(name: str, sampler: Any, scheme: str) -> int:
             f"train.batch_size >= {size} or sampler.size <= {sampler.batch_size}"
         )
     return size
+
+
+def slot_set_size(name: str, sampler: Any, scheme: str) -> int:
+    """Number of persistent slots of a sampler whose every batch is its whole point set in
+    slot order (`sampler.slots`: the `fixed` sampler with batch_size >= size, or R3, which
+    marks the slots it refills in `Batch.replaced`), or a ConfigError naming the weighting
+    `scheme` that carries one value per point with the point (RBA) and the fix."""
+    size = getattr(sampler, "slots", None)
+    if size is not None:
+        return size
+    if getattr(sampler, "fixed_set_size", None) is not None:
+        return fixed_set_size(name, sampler, scheme)  # a fixed set drawn in subsets: say so
+    raise ConfigError(
+        f"weighting {scheme!r} carries one weight per point with the point, so condition "
+        f"{name!r} needs a sampler whose every batch is its whole persistent point set: "
+        "'fixed' (with train.batch_size >= sampler.size) or 'r3' / 'causal_r3' (which mark "
+        f"the points they replace), not {type(sampler).__name__}"
+    )
