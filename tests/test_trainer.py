@@ -41,11 +41,11 @@ def _problem() -> Problem:
     }, input_names=("t", "x"))
 
 
-def _trainer(weighting) -> tuple[Trainer, object]:
+def _trainer(weighting, optimizer=None) -> tuple[Trainer, object]:
     problem = _problem()
     samplers = {"pde": Fixed(problem.conditions["pde"].domain, N_PDE, size=N_PDE),
                 "ic": Fixed(problem.conditions["ic"].domain, N_IC, size=N_IC)}
-    trainer = Trainer(problem, samplers, weighting, optax.sgd(LR))
+    trainer = Trainer(problem, samplers, weighting, optimizer or optax.sgd(LR))
     net = build_network(NetworkSpec(width=16, depth=2), 2, 1, (), jax.random.key(0))
     return trainer, trainer.init(net, jax.random.key(1))
 
@@ -111,3 +111,30 @@ def test_a_dropped_stop_gradient_would_change_the_gradient():
     _, (_, weights, _) = trainer.loss(state.model, batches, state.weighting_state, state.step)
     want = _fixed_weight_gradient(trainer, state.model, batches, weights)
     assert np.linalg.norm(leaked - want) > 0.05 * np.linalg.norm(want)
+
+
+def test_one_compiled_chunk_runs_any_shorter_count_like_that_many_steps():
+    """compile_chunk(…, 8)(state, n) equals n plain steps for n < 8, without compiling again,
+    and with donation the input state's buffers are given to the output."""
+    from adapinn.train.loop import compile_chunk
+
+    trainer, state = _trainer(GradNorm(every=2), optax.adam(1e-3))
+    compiles = [0]
+
+    def listen(event, duration, **kwargs):
+        compiles[0] += event == "/jax/core/compile/backend_compile_duration"
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    call, _ = compile_chunk(trainer, state, 8, donate=True)
+    plain = eqx.filter_jit(lambda t, s: t.run(s, 3)[0])(trainer, state)
+    mine = jax.tree_util.tree_map(lambda x: x.copy() if eqx.is_array(x) else x, state)
+    before = compiles[0]
+    short, _, first_bad = call(mine, 3)
+    assert compiles[0] == before and int(first_bad) == -1 and int(short.step) == 3
+    assert any(x.is_deleted() for x in jax.tree_util.tree_leaves(eqx.filter(mine, eqx.is_array)))
+    np.testing.assert_allclose(_flat(eqx.filter(short.model, eqx.is_array)),
+                               _flat(eqx.filter(plain.model, eqx.is_array)), rtol=1e-6)
+    longer, _, _ = call(short, 8)
+    assert int(longer.step) == 11 and compiles[0] == before
+    with pytest.raises(ValueError, match="1..8 steps"):
+        call(longer, 9)

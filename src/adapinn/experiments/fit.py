@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -88,6 +89,7 @@ def _fit(config: RunConfig, out: Path, resume: bool, overwrite: bool, progress: 
     state, meta, lbfgs_state = _restore(run, out, resume)
     adam_done, lbfgs_done = meta["adam_steps"], meta["lbfgs_iterations"]
     state = sharding.replicate(state, mesh)  # placed once: the chunk compiles once
+    state = jax.tree_util.tree_map(lambda x: x.copy() if eqx.is_array(x) else x, state)
     metrics_log = (records.MetricsLog(out / records.METRICS_FILE,
                                       keep_until=(adam_done, lbfgs_done) if resume else None)
                    if main else distributed.MemoryLog())
@@ -102,7 +104,8 @@ def _fit(config: RunConfig, out: Path, resume: bool, overwrite: bool, progress: 
                       on_eval=_snapshot_hook(run, out) if main and tc.snapshot_points else None)
     chunk = math.gcd(tc.scan_steps, tc.eval_every, tc.checkpoint_every,
                      config.rounds.adam_steps if config.rounds.enabled else 0)
-    step_fn, compile_time = compile_chunk(run.trainer, state, chunk, mesh)
+    # the copy above is ours alone, so each chunk may update it in place (donation)
+    step_fn, compile_time = compile_chunk(run.trainer, state, chunk, mesh, donate=True)
     log.info("compiled %d-step chunk for %d device(s) in %.1f s", chunk, mesh.size,
              compile_time)
 

@@ -115,24 +115,38 @@ class Session:
                 "elapsed_s": time.perf_counter() - self.wall_start}
 
 
-def compile_chunk(trainer: Trainer, state: TrainState, n_steps: int, mesh: Mesh | None = None):
-    """AOT-compile `n_steps` fused steps; returns (callable on states, compile seconds).
+def compile_chunk(trainer: Trainer, state: TrainState, n_steps: int, mesh: Mesh | None = None,
+                  donate: bool = False):
+    """AOT-compile a chunk of up to `n_steps` fused steps; returns (callable, compile seconds).
 
-    With a `mesh`, the state must be replicated on it (`sharding.replicate`) and the points
-    of every batch and candidate pool are split over its "data" axis."""
+    `call(state, n=n_steps)` runs the first `n <= n_steps` steps of the chunk (the same
+    compiled program for every n: a shorter last chunk, or one cut by a resume, does not
+    recompile) and returns (state, last metrics, first non-finite step or -1); the state after
+    a non-finite loss is the last good one (`Trainer.run`). With `donate` the input state's
+    buffers are donated to the output (updated in place; the caller must not use the state
+    it passed in again). With a `mesh`, the state must be replicated on it
+    (`sharding.replicate`) and the points of every batch and candidate pool are split over
+    its "data" axis."""
     dynamic, static = eqx.partition(state, eqx.is_array)
 
-    def chunk(dynamic):
-        new_state, metrics, first_bad = trainer.run(eqx.combine(dynamic, static), n_steps)
+    def chunk(dynamic, n_active):
+        new_state, metrics, first_bad = trainer.run(eqx.combine(dynamic, static), n_steps,
+                                                    n_active)
         return eqx.filter(new_state, eqx.is_array), metrics, first_bad
 
     start = time.perf_counter()
+    full = jax.numpy.asarray(n_steps, jax.numpy.int32)
     with sharding.use_mesh(mesh):
-        compiled = sharding.jit_replicated(chunk, mesh).lower(dynamic).compile()
+        compiled = sharding.jit_replicated(chunk, mesh, donate=(0,) if donate else ()
+                                           ).lower(dynamic, full).compile()
     seconds = time.perf_counter() - start
 
-    def call(state: TrainState):
-        new_dynamic, metrics, first_bad = compiled(eqx.filter(state, eqx.is_array))
+    def call(state: TrainState, n: int = n_steps):
+        if not 0 < n <= n_steps:
+            raise ValueError(f"a compiled chunk runs 1..{n_steps} steps, asked for {n}")
+        count = jax.numpy.asarray(n, jax.numpy.int32)
+        count = count if mesh is None else sharding.replicate(count, mesh)
+        new_dynamic, metrics, first_bad = compiled(eqx.filter(state, eqx.is_array), count)
         return eqx.combine(new_dynamic, static), metrics, first_bad
 
     return call, seconds
@@ -161,18 +175,18 @@ def adam_phase(session: Session, trainer: Trainer, state: TrainState, step: int,
         while step < budget.steps and not out_of_time(budget, session.train_time):
             check_stop()
             n = min(chunk, budget.steps - step)
-            call = step_fn if n == chunk else compile_chunk(trainer, state, n, session.mesh)[0]
             t0 = time.perf_counter()
-            new_state, metrics, first_bad = call(state)
+            new_state, metrics, first_bad = step_fn(state, n)  # `state` may be donated
             jax.block_until_ready(new_state)
             seconds = time.perf_counter() - t0
             session.train_time += seconds
             session.adam_time += seconds
-            if int(first_bad) >= 0:
-                session.save(state, step, "adam", rel)
+            if int(first_bad) >= 0:  # new_state is the last good state, before first_bad
+                good = int(first_bad) - 1
+                session.save(new_state, good, "adam", rel)
                 raise DivergenceError(
                     f"loss became non-finite at step {int(first_bad)}; stopped, and kept the "
-                    f"last good state (step {step}) as the checkpoint in {str(session.out)!r}. "
+                    f"last good state (step {good}) as the checkpoint in {str(session.out)!r}. "
                     "Try a smaller train.lr, train.grad_clip=1.0 or a warm-up "
                     "(train.warmup_steps)."
                 )
@@ -196,8 +210,17 @@ def adam_phase(session: Session, trainer: Trainer, state: TrainState, step: int,
                 session.save(state, step, "round", rel)
         check_stop()  # a signal during the last chunk still says so
     except KeyboardInterrupt:
-        session.save(state, int(state.step), "adam", rel)
-        raise session.interrupted(f"Adam step {int(state.step)}") from None
+        if _usable(state):  # interrupted inside a chunk: its input was donated
+            session.save(state, int(state.step), "adam", rel)
+            raise session.interrupted(f"Adam step {int(state.step)}") from None
+        raise session.interrupted(f"Adam step {step} (the checkpoint is the last one "
+                                  "written before the interrupt)") from None
     finally:
         bar.close()
     return state, step, last_weights
+
+
+def _usable(state: TrainState) -> bool:
+    """No array of the state has been donated (deleted) yet."""
+    return not any(getattr(x, "is_deleted", lambda: False)()
+                   for x in jax.tree_util.tree_leaves(eqx.filter(state, eqx.is_array)))

@@ -95,13 +95,15 @@ def shard_global(tree: Any, mesh: Mesh) -> Any:
     return jax.tree.map(put, tree)
 
 
-def jit_replicated(fn: Callable, mesh: Mesh | None) -> Any:
+def jit_replicated(fn: Callable, mesh: Mesh | None, donate: tuple[int, ...] = ()) -> Any:
     """`jax.jit(fn)` whose inputs and outputs are all replicated over `mesh` (`replicate`), so
-    that a compiled step accepts its own output; plain `jax.jit(fn)` for `mesh=None`."""
+    that a compiled step accepts its own output; plain `jax.jit(fn)` for `mesh=None`. The
+    arguments numbered in `donate` give their buffers to the outputs."""
     if mesh is None:
-        return jax.jit(fn)
+        return jax.jit(fn, donate_argnums=donate)
     everywhere = NamedSharding(mesh, P())
-    return jax.jit(fn, in_shardings=everywhere, out_shardings=everywhere)
+    return jax.jit(fn, in_shardings=everywhere, out_shardings=everywhere,
+                   donate_argnums=donate)
 
 
 def check_divisible(sizes: Mapping[str, int], n_devices: int) -> None:

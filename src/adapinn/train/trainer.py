@@ -256,20 +256,44 @@ class Trainer(eqx.Module):
             for n in self.names
         }
 
-    def run(self, state: TrainState, n_steps: int) -> tuple[TrainState, dict, Array]:
-        """`n_steps` steps under `lax.scan`; returns the last step's metrics and the first step
-        (1-based, global) whose loss was not finite, or -1."""
+    def run(self, state: TrainState, n_steps: int, n_active: Array | int | None = None
+            ) -> tuple[TrainState, dict, Array]:
+        """`n_steps` iterations under `lax.scan`, of which the first `n_active` (default all;
+        may be traced, so one compiled chunk serves every shorter one) are steps and the rest
+        pass the state through. A step whose loss is not finite is not applied, nor any step
+        after it: the returned state is the last good one (its input may be donated).
+        Returns (state, the last applied step's metrics, the first step (1-based, global)
+        whose loss was not finite, or -1)."""
+        active = n_steps if n_active is None else n_active
+        if n_active is None:  # every iteration steps: no branch in the loop body
+            def advance(state, last, go):
+                return self.step(state)
+        else:
+            def advance(state, last, go):
+                return jax.lax.cond(go, lambda s: self.step(s), lambda s: (s, last), state)
 
-        def body(carry, _):
-            state, first_bad = carry
-            state, metrics = self.step(state)
-            bad = ~jnp.isfinite(metrics["loss"])
-            first_bad = jnp.where((first_bad < 0) & bad, state.step, first_bad)
-            return (state, first_bad), metrics
+        def body(carry, i):
+            state, first_bad, last = carry
+            go = (i < active) & (first_bad < 0)
+            new, metrics = advance(state, last, go)
+            bad = go & ~jnp.isfinite(metrics["loss"])
+            first_bad = jnp.where(bad, new.step, first_bad)
+            keep = _select(bad, state, new)
+            last = _select(go, metrics, last)
+            return (keep, first_bad, last), None
 
-        init = (state, jnp.asarray(-1, jnp.int32))
-        (state, first_bad), history = jax.lax.scan(body, init, None, length=n_steps)
-        return state, jax.tree_util.tree_map(lambda x: x[-1], history), first_bad
+        blank = jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype),
+                                       jax.eval_shape(lambda s: self.step(s)[1], state))
+        init = (state, jnp.asarray(-1, jnp.int32), blank)
+        (state, first_bad, last), _ = jax.lax.scan(body, init, jnp.arange(n_steps))
+        return state, last, first_bad
+
+
+def _select(pred: Array, on_true: Any, on_false: Any) -> Any:
+    """`on_true` where `pred`, else `on_false`, leaf by leaf; non-array leaves (static parts
+    of a module) are the same in both and kept as they are."""
+    return jax.tree_util.tree_map(
+        lambda a, b: jnp.where(pred, a, b) if eqx.is_array(a) else a, on_true, on_false)
 
 
 def _summarise(weights: dict[str, Array]) -> dict[str, Array]:
