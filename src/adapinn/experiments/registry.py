@@ -22,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from adapinn.experiments.config import ConfigError, RunConfig, SamplerConfig
 from adapinn.problems import Problem, allen_cahn, burgers
+from adapinn.problems.elliptic_peak import elliptic_peak
 from adapinn.problems.helmholtz import helmholtz
 from adapinn.problems.kovasznay import kovasznay, kovasznay_inverse
 from adapinn.problems.ns_cylinder import ns_cylinder, ns_cylinder_inverse
@@ -33,6 +34,8 @@ from adapinn.problems.pinnacle import (
     pinnacle_wave1d,
 )
 from adapinn.problems.poisson_peak import poisson_peak
+from adapinn.problems.reaction_diffusion_nd import reaction_diffusion_nd
+from adapinn.problems.twobody import twobody_allen_cahn, twobody_poisson, twobody_sine_gordon
 from adapinn.samplers import (
     GLF,
     R3,
@@ -74,6 +77,11 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
     "pinnacle_wave1d": pinnacle_wave1d,
     "pinnacle_heat2d_ms": pinnacle_heat2d_ms,
     "pinnacle_ns2d_c": pinnacle_ns2d_c,
+    "twobody_poisson": twobody_poisson,
+    "twobody_allen_cahn": twobody_allen_cahn,
+    "twobody_sine_gordon": twobody_sine_gordon,
+    "elliptic_peak": elliptic_peak,
+    "reaction_diffusion_nd": reaction_diffusion_nd,
 }
 SAMPLERS: dict[str, type[AbstractSampler]] = {
     "uniform": Uniform,

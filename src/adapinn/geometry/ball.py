@@ -5,6 +5,9 @@
   map of d unit coordinates, so `from_unit` stays a map) times the radius R u_{d+1}^(1/d)
   (P(r < s) = (s / R)^d). n_free = d + 1.
 - `Sphere`: theta = 2 pi u_1 on a circle (d = 2), otherwise the Gaussian direction (n_free d).
+- `RadialBall`: the ball with the radius uniform, r = R u_{d+1} (not uniform in volume: the
+  protocol of STDE / SDGD's high-dimensional benchmarks, Shi et al. 2024, Hu et al. 2024; in
+  d = 100 a volume-uniform draw puts 99% of its points at r > 0.95).
 """
 
 from __future__ import annotations
@@ -82,6 +85,15 @@ class Ball(_Round):
 
     def contains(self, x, atol=1e-6):
         return self._distance(x) <= self.radius + atol
+
+
+class RadialBall(Ball):
+    """The ball sampled with a uniform radius r = R u (module docstring); the same set."""
+
+    def from_unit(self, u):
+        d = self.dim
+        r = self.radius * u[:, d:d + 1]
+        return jnp.asarray(self.center, u.dtype) + r * _gaussian_direction(u[:, :d])
 
 
 class Disk(Ball):

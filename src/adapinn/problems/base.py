@@ -30,8 +30,18 @@ def takes_parameters(residual: Callable) -> bool:
         params = inspect.signature(residual).parameters.values()
     except (TypeError, ValueError):
         return False
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.name != "key"]
     return len(positional) >= 3
+
+
+def takes_key(residual: Callable) -> bool:
+    """The residual declares a keyword `key`: it gets a random key per point and step (a
+    stochastic operator, `adapinn.problems.operators`)."""
+    try:
+        return "key" in inspect.signature(residual).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class Condition(eqx.Module):
@@ -142,19 +152,30 @@ class Problem(eqx.Module):
     def declared_parameters(self) -> dict[str, Parameter]:
         return dict(self.parameters)
 
-    def residual_fn(self, model, name: str) -> Callable[[Array], Array]:
-        """x -> r(x) of condition `name` for `model` (a network, or `WithParameters` whose
-        coefficient values go to residuals that take them)."""
+    def residual_fn(self, model, name: str) -> Callable[..., Array]:
+        """(x, key=None) -> r(x) of condition `name` for `model` (a network, or
+        `WithParameters` whose coefficient values go to residuals that take them); `key` goes
+        to residuals that declare it (`takes_key`) and is ignored by the others."""
         u = self.solution_fn(model)
         residual = self.conditions[name].residual
-        if takes_parameters(residual):
-            values = parameter_values(model)
-            return lambda x: residual(u, x, values)
-        return lambda x: residual(u, x)
+        args = (parameter_values(model),) if takes_parameters(residual) else ()
+        if takes_key(residual):
+            return lambda x, key=None: residual(u, x, *args, key=key)
+        return lambda x, key=None: residual(u, x, *args)
 
-    def residuals(self, network, name: str, points: Array) -> Array:
-        """Squared residual norm per point, shape (n,), for condition `name`."""
-        r = jax.vmap(self.residual_fn(network, name))(points)
+    @property
+    def stochastic_conditions(self) -> tuple[str, ...]:
+        """The conditions whose residual takes a random key (`takes_key`)."""
+        return tuple(n for n, c in self.conditions.items() if takes_key(c.residual))
+
+    def residuals(self, network, name: str, points: Array, key: Array | None = None) -> Array:
+        """Squared residual norm per point, shape (n,), for condition `name`; a residual that
+        takes a key gets one per point, split from `key` (without one, its own default)."""
+        fn = self.residual_fn(network, name)
+        if key is not None and takes_key(self.conditions[name].residual):
+            r = jax.vmap(fn)(points, jax.random.split(key, points.shape[0]))
+        else:
+            r = jax.vmap(fn)(points)
         return jnp.sum(jnp.reshape(r, (points.shape[0], -1)) ** 2, axis=-1)
 
     @property

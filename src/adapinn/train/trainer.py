@@ -80,12 +80,18 @@ class Trainer(eqx.Module):
         next step's key), "sample/NAME", "refresh/NAME" and "aggregate" (PCGrad's order),
         plus "observe/NAME" for the samplers that observe the step's residuals (R3): the
         refresh key's split extended past the refresh keys (split(k, 2n)[:n] == split(k, n)
-        under partitionable threefry), so every other key keeps its value."""
-        next_key, k_sample, k_refresh, k_aggregate = jax.random.split(key, 4)
+        under partitionable threefry), so every other key keeps its value; and
+        "operator/NAME" for the conditions whose residual takes a key (a stochastic
+        operator), from a fifth split of the state's key (the first four keep their values)."""
+        stochastic = self.problem.stochastic_conditions
+        next_key, k_sample, k_refresh, k_aggregate, *k_operator = jax.random.split(
+            key, 5 if stochastic else 4)
         n = len(self.names)
         observers = [c for c in self.names if self.samplers[c].observes]
         observe = jax.random.split(k_refresh, 2 * n)[n:] if observers else ()
+        operator = jax.random.split(k_operator[0], len(stochastic)) if stochastic else ()
         return {"next": next_key, "aggregate": k_aggregate,
+                **{f"operator/{c}": k for c, k in zip(stochastic, operator)},
                 **{f"sample/{c}": k for c, k in zip(self.names, jax.random.split(k_sample, n))},
                 **{f"refresh/{c}": k
                    for c, k in zip(self.names, jax.random.split(k_refresh, n))},
@@ -159,10 +165,12 @@ class Trainer(eqx.Module):
             replaced={n: b.replaced for n, b in batches.items() if b.replaced is not None},
         )
 
-    def weighted_terms(self, model, batches, weighting_state, step):
+    def weighted_terms(self, model, batches, weighting_state, step, keys=None):
         """{k: mean_i w_k,i q_k,i r_k,i^2}; aux = (term losses, weights, new weighting state,
         per-point r^2 of every condition (stop-gradient): what the samplers `observe`)."""
-        squared = {n: self.problem.residuals(model, n, b.points) for n, b in batches.items()}
+        keys = keys or {}
+        squared = {n: self.problem.residuals(model, n, b.points, keys.get(f"operator/{n}"))
+                   for n, b in batches.items()}
         context = self.context(model, batches, squared, step)
         weights, weighting_state = self.weighting.update(weighting_state, context)
         if not self.weighting.trainable:  # a trainable weighting depends on its state only
@@ -171,9 +179,10 @@ class Trainer(eqx.Module):
         terms = {n: jnp.mean(b.weights * squared[n]) for n, b in batches.items()}
         return weighted, (terms, weights, weighting_state, jax.lax.stop_gradient(squared))
 
-    def objective(self, model, batches, weighting_state, step):
-        """Weighted total loss; aux = `weighted_terms`' aux (the per-point r^2 included)."""
-        weighted, aux = self.weighted_terms(model, batches, weighting_state, step)
+    def objective(self, model, batches, weighting_state, step, keys=None):
+        """Weighted total loss; aux = `weighted_terms`' aux (the per-point r^2 included).
+        `keys` ("operator/NAME", `step_keys`) go to stochastic residuals."""
+        weighted, aux = self.weighted_terms(model, batches, weighting_state, step, keys)
         return sum(weighted.values()), aux
 
     def loss(self, model, batches, weighting_state, step):
@@ -181,7 +190,8 @@ class Trainer(eqx.Module):
         total, aux = self.objective(model, batches, weighting_state, step)
         return total, aux[:3]
 
-    def adaptive_update(self, state: TrainState, batches: dict[str, Batch], key: Array):
+    def adaptive_update(self, state: TrainState, batches: dict[str, Batch],
+                        keys: dict[str, Array]):
         """(loss, aux, updates, opt state) when the weighting is trainable (its state gets
         dL/dstate and ascends) or an aggregator combines per-term gradients (stacked (K, ...)
         by one `filter_jacrev`: one forward pass, one backward pass per term)."""
@@ -195,7 +205,7 @@ class Trainer(eqx.Module):
         if self.aggregator is None:
             def total_loss(mw):
                 model, w_state = unpack(mw)
-                return self.objective(model, batches, w_state, state.step)
+                return self.objective(model, batches, w_state, state.step, keys)
 
             (total, aux), (grads, w_grads) = eqx.filter_value_and_grad(
                 total_loss, has_aux=True)(wrt)
@@ -203,14 +213,14 @@ class Trainer(eqx.Module):
         else:
             def stacked(mw):
                 model, w_state = unpack(mw)
-                weighted, aux = self.weighted_terms(model, batches, w_state, state.step)
+                weighted, aux = self.weighted_terms(model, batches, w_state, state.step, keys)
                 values = jnp.stack([weighted[n] for n in self.names])
                 return values, (jnp.sum(values), aux)
 
             (grads, w_grads), (total, aux) = eqx.filter_jacrev(stacked, has_aux=True)(wrt)
             w_grads = jax.tree_util.tree_map(lambda g: jnp.sum(g, axis=0), w_grads)
             updates, opt_state = self.full_optimizer.update(grads, state.opt_state, params,
-                                                            key=key)
+                                                            key=keys["aggregate"])
         terms, weights, w_state, squared = aux
         if trainable:
             w_state = self.weighting.ascend(w_state, w_grads)
@@ -224,13 +234,13 @@ class Trainer(eqx.Module):
         if self.aggregator is None and not self.weighting.trainable:
             grad_fn = eqx.filter_value_and_grad(self.objective, has_aux=True)
             (total, (terms, weights, w_state, squared)), grads = grad_fn(
-                state.model, batches, state.weighting_state, state.step
+                state.model, batches, state.weighting_state, state.step, keys
             )
             updates, opt_state = self.optimizer.update(grads, state.opt_state,
                                                        params_of(state.model))
         else:
             total, (terms, weights, w_state, squared), updates, opt_state = self.adaptive_update(
-                state, batches, keys["aggregate"])
+                state, batches, keys)
         model = eqx.apply_updates(state.model, updates)
         step = state.step + 1
         sampler_states = self.observe(state, batches, squared, keys)
