@@ -26,7 +26,7 @@ import time
 import equinox as eqx
 import jax
 
-SAMPLERS = ("uniform", "hardbank", "rad", "rar_g", "rar_d", "rsmote", "glf")
+SAMPLERS = ("uniform", "hardbank", "hardbank_stream", "rad", "rar_g", "rar_d", "rsmote", "glf")
 
 
 def sampler_options(name: str, batch: int, pool_mult: int, refresh: int) -> list[str]:
@@ -43,6 +43,7 @@ def sampler_options(name: str, batch: int, pool_mult: int, refresh: int) -> list
         "glf": [f"sampler.set_size={batch}", *common],
     }
     options["rar_d"] = options["rar_g"]
+    options["hardbank_stream"] = options["hardbank"]
     return [f"sampler.name={name}", *options.get(name, common)]
 
 

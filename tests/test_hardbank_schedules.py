@@ -107,3 +107,37 @@ def test_benefit_keeps_p_without_evidence():
     assert float(new.gate) == 1.0 and np.isinf(float(new.ratio))
     with pytest.raises(ValueError, match="schedule"):
         HardBank(BOX, 64, schedule="sometimes")
+
+
+def test_streaming_bank_writes_the_top_fresh_points_of_each_step_and_scores_nothing():
+    """hardbank_stream: after a step's `observe`, the bank holds the n_write fresh points of
+    the batch with the largest |r| (here a ridge along x = 0.3); `refresh` scores no pool;
+    before one period ahead of start_step nothing is written."""
+    from adapinn.samplers import StreamingHardBank
+
+    box = BOX
+    hb = StreamingHardBank(box, 256, refresh_every=10, pool_mult=4, top_frac=0.1,
+                           bank_mult=4, start_step=0, p_max=0.25, ramp_steps=0)
+    assert hb.n_write == round(hb.n_top / 10) == 10 and hb.n_fresh == 192
+    state = hb.init(jax.random.key(0))
+
+    def no_pool(points):
+        raise AssertionError("the streaming bank must not score a pool")
+
+    assert hb.refresh(state, jax.random.key(1), jnp.asarray(10), no_pool) is state
+    batch = hb.sample(state, jax.random.key(2), jnp.asarray(5))
+    squared = ridge(batch.points) ** 2
+    new = hb.observe(state, batch, squared, jax.random.key(3), jnp.asarray(5))
+    fresh = np.asarray(batch.points[hb.n_bank_max:])
+    best = fresh[np.argsort(-np.asarray(squared[hb.n_bank_max:]))[:hb.n_write]]
+    changed = np.any(np.asarray(new.bank) != np.asarray(state.bank), axis=1)
+    written = np.asarray(new.bank)[changed]
+    assert 0 < written.shape[0] <= hb.n_write
+    assert {tuple(p) for p in written.tolist()} <= {tuple(p) for p in best.tolist()}
+    assert np.all(np.abs(written[:, 1] - 0.3) < np.quantile(np.abs(fresh[:, 1] - 0.3), 0.2))
+    late = StreamingHardBank(box, 256, refresh_every=10, pool_mult=4, top_frac=0.1,
+                             bank_mult=4, start_step=100)
+    cold = late.observe(state, batch, squared, jax.random.key(3), jnp.asarray(5))
+    assert np.array_equal(np.asarray(cold.bank), np.asarray(state.bank))
+    with pytest.raises(ValueError, match="benefit schedule"):
+        StreamingHardBank(box, 256, schedule="benefit")

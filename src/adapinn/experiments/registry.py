@@ -47,6 +47,7 @@ from adapinn.samplers import (
     Fixed,
     HardBank,
     RSmote,
+    StreamingHardBank,
     Uniform,
 )
 from adapinn.weighting import (
@@ -87,6 +88,7 @@ SAMPLERS: dict[str, type[AbstractSampler]] = {
     "uniform": Uniform,
     "fixed": Fixed,
     "hardbank": HardBank,
+    "hardbank_stream": StreamingHardBank,
     "rad": RAD,
     "rar_g": RARG,
     "rar_d": RARD,
