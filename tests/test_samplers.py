@@ -28,6 +28,8 @@ SMALL = {  # fast settings per registry name (unknown names: defaults)
     "fixed": {"size": 128},
     "hardbank": {"start_step": 0, "ramp_steps": 0, "pool_mult": 8, "bank_mult": 4,
                  "refresh_every": 5, "importance_weights": True},
+    "hardbank_stream": {"start_step": 0, "ramp_steps": 0, "pool_mult": 8, "bank_mult": 4,
+                        "refresh_every": 5, "importance_weights": True},
     "rad": {"pool_size": 1000, "set_size": 128, "refresh_every": 5, "importance_weights": True},
     "rar_g": {"pool_size": 500, "initial_size": 64, "capacity": 96, "add_per_refresh": 8,
               "refresh_every": 5},
@@ -95,7 +97,12 @@ class Harness:
         return self.sampler.sample(state, k, s)
 
     def _refresh(self, state, k, s):
+        """The step's sampler updates as the trainer makes them: `observe` of a batch (for
+        the samplers that observe), then `refresh`."""
         self.traces["refresh"] += 1
+        if self.sampler.observes:
+            batch = self.sampler.sample(state, k, s)
+            state = self.sampler.observe(state, batch, peak(batch.points) ** 2, k, s)
         return self.sampler.refresh(state, k, s, peak)
 
     def refreshed(self, rounds: int = 2):
