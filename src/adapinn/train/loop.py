@@ -77,11 +77,11 @@ class Session:
     problem: Any = None
 
     def evaluate(self, model) -> float | None:
-        """Pooled rel. L2 on a host copy (process 0 alone must not launch work on all
-        devices); everything else of the same evaluation goes to `scores` for the metrics row:
+        """Pooled rel. L2, on the device arrays in a single process and on a host copy with
+        several (process 0 alone must not launch work on all devices); everything else of the same evaluation goes to `scores` for the metrics row:
         the other errors (per output, max abs.) and an inverse problem's coefficients
         (`param_NAME`) and the residual / error rank correlation (with a `problem`)."""
-        model = sharding.local_copy(model)
+        model = sharding.for_one_process(model)
         params = {f"param_{n}": float(v) for n, v in parameter_values(model).items()}
         if self.reference is None:
             self.scores = params

@@ -124,6 +124,12 @@ def check_divisible(sizes: Mapping[str, int], n_devices: int) -> None:
         )
 
 
+def for_one_process(tree: Any) -> Any:
+    """The tree itself when this is the only process (evaluation then runs on the device
+    arrays as they are: no host round trip of the model), else `local_copy`."""
+    return tree if jax.process_count() == 1 else local_copy(tree)
+
+
 def local_copy(tree: Any) -> Any:
     """A host (numpy) copy of the array leaves of a replicated tree, for work that only one
     process does (evaluation, plots, checkpoints) and that must not launch a computation that
