@@ -36,6 +36,9 @@ def test_run_writes_config_metrics_summary_checkpoint_and_plots(tmp_path, capsys
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) >= SUMMARY_KEYS
     assert summary["steps"] == 20
+    # memory as a figure: XLA's temporary buffers of the compiled chunk (the CPU reports
+    # them), and no device allocator peak on the CPU
+    assert summary["chunk_temp_mb"] > 0 and summary["device_peak_mb"] is None
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [10, 20, 30]
     # it learnt: measured 0.96 for the initial network, 0.86 after 20 Adam steps and 0.44 after

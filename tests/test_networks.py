@@ -420,3 +420,15 @@ def test_without_embeddings_the_trunk_sees_the_raw_point():
     assert net.embeddings == ()
     x = jnp.array([0.1, 0.2])
     np.testing.assert_allclose(net(x), net.trunk(x))
+
+
+def test_fourier_axis_scale_multiplies_each_inputs_frequencies():
+    """B_ij ~ N(0, (sigma s_j)^2): the column spread of B follows the per-axis factors, and a
+    factor list of the wrong length is refused with both counts named."""
+    spec = NetworkConfig(fourier_features=2048, fourier_sigma=2.0, fourier_axis_scale=(1.0, 10.0))
+    net = build_network(spec, 2, 1, (), jax.random.key(0))
+    freq = np.asarray(next(e for e in net.embeddings if isinstance(e, FourierFeatures)).frequencies)
+    np.testing.assert_allclose(freq.std(axis=0), [2.0, 20.0], rtol=0.08)
+    with pytest.raises(ValueError, match="3 factors but the Fourier embedding has 2 inputs"):
+        build_network(NetworkConfig(fourier_features=8, fourier_axis_scale=(1.0, 1.0, 1.0)), 2, 1,
+                      (), jax.random.key(0))

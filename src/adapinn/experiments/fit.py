@@ -108,6 +108,7 @@ def _fit(config: RunConfig, out: Path, resume: bool, overwrite: bool, progress: 
     step_fn, compile_time = compile_chunk(run.trainer, state, chunk, mesh, donate=True)
     log.info("compiled %d-step chunk for %d device(s) in %.1f s", chunk, mesh.size,
              compile_time)
+    session.chunk_temp_mb = step_fn.temp_mb
 
     rc = config.rounds
     state, step, _ = adam_phase(
@@ -250,6 +251,8 @@ def _summary(run: Run, session: Session, state, adam_steps: int,
         "steps_done": adam_steps,
         "steps_per_s": adam_steps / adam_time if adam_time > 0 else None,
         "peak_rss_mb": records.peak_rss_mb(),
+        "device_peak_mb": records.device_peak_mb(),
+        "chunk_temp_mb": session.chunk_temp_mb,
         "device": str(jax.devices()[0].device_kind),
         "n_devices": session.mesh.size,
         "n_processes": jax.process_count(),

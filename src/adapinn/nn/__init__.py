@@ -126,10 +126,16 @@ def _embeddings(
         embeddings.append(emb)
         size = emb.out_size
     if cfg.fourier_features:
+        sigma: float | tuple[float, ...] = cfg.fourier_sigma
+        if cfg.fourier_axis_scale is not None:
+            if len(cfg.fourier_axis_scale) != size:
+                raise ValueError(f"network.fourier_axis_scale has {len(cfg.fourier_axis_scale)} "
+                                 f"factors but the Fourier embedding has {size} inputs")
+            sigma = tuple(cfg.fourier_sigma * s for s in cfg.fourier_axis_scale)
         emb = FourierFeatures(
             size,
             cfg.fourier_features,
-            cfg.fourier_sigma,
+            sigma,
             key=key,
             trainable=cfg.fourier_trainable,
             dtype=dtype,

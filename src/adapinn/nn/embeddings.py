@@ -112,7 +112,8 @@ class PeriodicEmbedding(eqx.Module):
 
 
 class FourierFeatures(eqx.Module):
-    """Gaussian random Fourier features `[cos(B x), sin(B x)]`, `B_ij ~ N(0, sigma^2)`.
+    """Gaussian random Fourier features `[cos(B x), sin(B x)]`, `B_ij ~ N(0, sigma_j^2)`
+    (`sigma` a scalar, or one scale per input axis j).
 
     `B` has shape (out_size / 2, in_size). No `2 pi` factor: sigma is an angular frequency scale
     (the jaxpi convention; Tancik et al. write `2 pi B x`). B is fixed by default (wrapped in
@@ -133,7 +134,7 @@ class FourierFeatures(eqx.Module):
         self,
         in_size: int,
         out_size: int,
-        sigma: float,
+        sigma: float | tuple[float, ...],
         *,
         key: Array,
         trainable: bool = False,
@@ -141,7 +142,8 @@ class FourierFeatures(eqx.Module):
     ):
         if out_size <= 0 or out_size % 2:
             raise ValueError(f"Fourier feature dimension must be positive and even, got {out_size}")
-        self.frequencies = sigma * jax.random.normal(key, (out_size // 2, in_size), dtype)
+        scale = jnp.broadcast_to(jnp.asarray(sigma, dtype), (1, in_size))  # per input axis
+        self.frequencies = scale * jax.random.normal(key, (out_size // 2, in_size), dtype)
         self.trainable = trainable
 
     @property

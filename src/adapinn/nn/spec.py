@@ -22,6 +22,9 @@ class NetworkSpec:
         normalize_inputs: map the non-periodic coordinates from the domain's bounding box to
             [-1, 1] before any other embedding (`BoxScaling`).
         fourier_features: Gaussian Fourier features (even; 0 = off), scale `fourier_sigma`.
+        fourier_axis_scale: per-input factors on `fourier_sigma` (one per input of the
+            embedding; None = isotropic): B_ij ~ N(0, (sigma s_j)^2), for solutions with one
+            fine axis (e.g. sin(20 pi x) beside a slow decay in t).
         periodic: exact periodic embedding on the problem's periodic axes.
         factorized: random weight factorisation W = diag(exp(s)) V (mu, sigma of s).
         siren_omega0: SIREN's frequency factor.
@@ -41,6 +44,7 @@ class NetworkSpec:
     normalize_inputs: bool = False
     fourier_features: int = 0
     fourier_sigma: float = 1.0
+    fourier_axis_scale: tuple[float, ...] | None = None
     fourier_trainable: bool = False
     periodic: bool = True
     periodic_harmonics: int = 1
@@ -56,6 +60,10 @@ class NetworkSpec:
         for key in _POSITIVE:
             if not getattr(self, key) > 0:
                 raise ValueError(f"network.{key} must be > 0, got {getattr(self, key)!r}")
+        if self.fourier_axis_scale is not None and not all(
+                s > 0 for s in self.fourier_axis_scale):
+            raise ValueError("network.fourier_axis_scale must hold positive factors, got "
+                             f"{self.fourier_axis_scale}")
         if self.fourier_features < 0 or self.fourier_features % 2:
             raise ValueError("network.fourier_features must be an even number >= 0, got "
                              f"{self.fourier_features}")

@@ -75,12 +75,14 @@ class Session:
     output_names: tuple[str, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
     problem: Any = None
+    chunk_temp_mb: float | None = None  # XLA temporary memory of the compiled chunk
 
     def evaluate(self, model) -> float | None:
         """Pooled rel. L2, on the device arrays in a single process and on a host copy with
-        several (process 0 alone must not launch work on all devices); everything else of the same evaluation goes to `scores` for the metrics row:
-        the other errors (per output, max abs.) and an inverse problem's coefficients
-        (`param_NAME`) and the residual / error rank correlation (with a `problem`)."""
+        several (process 0 alone must not launch work on all devices); everything else of
+        the same evaluation goes to `scores` for the metrics row: the other errors (per
+        output, max abs.), an inverse problem's coefficients (`param_NAME`) and the residual
+        / error rank correlation (with a `problem`)."""
         model = sharding.for_one_process(model)
         params = {f"param_{n}": float(v) for n, v in parameter_values(model).items()}
         if self.reference is None:
@@ -126,7 +128,8 @@ def compile_chunk(trainer: Trainer, state: TrainState, n_steps: int, mesh: Mesh 
     buffers are donated to the output (updated in place; the caller must not use the state
     it passed in again). With a `mesh`, the state must be replicated on it
     (`sharding.replicate`) and the points of every batch and candidate pool are split over
-    its "data" axis."""
+    its "data" axis. `call.temp_mb` is XLA's temporary memory of the chunk (MiB; the step
+    and the samplers' refreshes inside it), or None where the backend does not say."""
     dynamic, static = eqx.partition(state, eqx.is_array)
 
     def chunk(dynamic, n_active):
@@ -140,6 +143,7 @@ def compile_chunk(trainer: Trainer, state: TrainState, n_steps: int, mesh: Mesh 
         compiled = sharding.jit_replicated(chunk, mesh, donate=(0,) if donate else ()
                                            ).lower(dynamic, full).compile()
     seconds = time.perf_counter() - start
+    temp_mb = records.compiled_temp_mb(compiled)
 
     def call(state: TrainState, n: int = n_steps):
         if not 0 < n <= n_steps:
@@ -149,6 +153,7 @@ def compile_chunk(trainer: Trainer, state: TrainState, n_steps: int, mesh: Mesh 
         new_dynamic, metrics, first_bad = compiled(eqx.filter(state, eqx.is_array), count)
         return eqx.combine(new_dynamic, static), metrics, first_bad
 
+    call.temp_mb = temp_mb  # XLA's temporary buffers of the chunk (MiB), for summary.json
     return call, seconds
 
 

@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import jax
+
 from adapinn.errors import ConfigError
 
 CONFIG_FILE = "config.yaml"
@@ -33,6 +35,24 @@ def row(step: int, phase: str, metrics: dict, lr: float, errors: dict | None,
 def peak_rss_mb() -> float:
     """Peak resident memory of this process in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def device_peak_mb() -> float | None:
+    """Peak memory in use on the first local device in MiB (GPU / TPU allocators report it;
+    None on the CPU, whose peak is `peak_rss_mb`)."""
+    stats = jax.local_devices()[0].memory_stats() or {}
+    peak = stats.get("peak_bytes_in_use")
+    return None if peak is None else peak / 2**20
+
+
+def compiled_temp_mb(compiled) -> float | None:
+    """XLA's temporary buffers of a compiled program in MiB (`memory_analysis`), or None."""
+    try:
+        analysis = compiled.memory_analysis()
+    except (AttributeError, NotImplementedError, RuntimeError):
+        return None
+    temp = getattr(analysis, "temp_size_in_bytes", None) if analysis is not None else None
+    return None if temp is None else temp / 2**20
 
 
 def check_folder(out: Path, resume: bool, overwrite: bool) -> None:
