@@ -4,12 +4,15 @@ training gradient, d/dtheta mean_i (Delta u_theta(x_i))^2 over a batch of 100 po
 
 - `hessian_trace`: trace of the reverse-mode Hessian (`jax.hessian`), the textbook baseline;
 - `nested_jvp`: `adapinn.problems.laplacian` (d nested forward-mode passes);
-- `exact`: d second-order Taylor jets (`operators.exact_laplacian`);
+- `taylor`: d second-order Taylor jets (`operators.taylor_laplacian`);
+- `folx`: folx's forward Laplacian (`operators.folx_laplacian`, the `exact` operator when
+  folx is installed);
 - `stde`, `hte`: the unbiased estimators with J = 16 (`operators`).
 
-Time: median of `--repeats` calls after compilation. Memory: XLA's compiled memory analysis
-(temporary buffers of the gradient program, MB). Exact methods are skipped above
-`--max-exact-dim` (their cost grows as d^2: minutes per call at d = 10000 on 2 cores).
+Time: median of `--repeats` calls after compilation; FLOPs: XLA's cost analysis; memory:
+XLA's compiled memory analysis (temporary buffers of the gradient program, MB). Exact methods
+are skipped above `--max-exact-dim` (their cost grows as d^2: minutes per call at d = 10000
+on 2 cores).
 
     python benchmarks/operators.py
     python benchmarks/operators.py --dims 10,100 --repeats 5
@@ -26,9 +29,14 @@ import jax.numpy as jnp
 
 from adapinn.nn import NetworkSpec, build_network
 from adapinn.problems import laplacian
-from adapinn.problems.operators import exact_laplacian, hte_laplacian, stde_laplacian
+from adapinn.problems.operators import (
+    folx_laplacian,
+    hte_laplacian,
+    stde_laplacian,
+    taylor_laplacian,
+)
 
-EXACT = ("hessian_trace", "nested_jvp", "exact")
+EXACT = ("hessian_trace", "nested_jvp", "taylor", "folx")
 
 
 def operator(method: str, samples: int):
@@ -37,8 +45,10 @@ def operator(method: str, samples: int):
         return lambda u, x, key: jnp.trace(jax.hessian(u)(x))
     if method == "nested_jvp":
         return lambda u, x, key: laplacian(u, x)[1]
-    if method == "exact":
-        return lambda u, x, key: exact_laplacian(u, x)[1]
+    if method == "taylor":
+        return lambda u, x, key: taylor_laplacian(u, x)[1]
+    if method == "folx":
+        return lambda u, x, key: folx_laplacian(u, x)[1]
     estimate = stde_laplacian if method == "stde" else hte_laplacian
     return lambda u, x, key: estimate(u, x, key, samples)[1]
 
@@ -62,6 +72,8 @@ def measure(method: str, dim: int, batch: int, samples: int, repeats: int) -> di
 
     start = time.perf_counter()
     grad = jax.jit(jax.value_and_grad(loss)).lower(params).compile()
+    cost = grad.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
     analysis = grad.memory_analysis()
     memory = getattr(analysis, "temp_size_in_bytes", None) if analysis else None
     jax.block_until_ready(grad(params))
@@ -72,13 +84,14 @@ def measure(method: str, dim: int, batch: int, samples: int, repeats: int) -> di
         jax.block_until_ready(grad(params))
         times.append(time.perf_counter() - t0)
     return {"method": method, "dim": dim, "ms": 1e3 * statistics.median(times),
-            "compile_s": compile_s, "temp_mb": None if memory is None else memory / 2**20}
+            "compile_s": compile_s, "gflop": cost.get("flops", float("nan")) / 1e9,
+            "temp_mb": None if memory is None else memory / 2**20}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dims", default="10,100,1000,10000")
-    parser.add_argument("--methods", default="hessian_trace,nested_jvp,exact,stde,hte")
+    parser.add_argument("--methods", default="hessian_trace,nested_jvp,taylor,folx,stde,hte")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
@@ -86,7 +99,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"device: {jax.devices()[0].device_kind}; batch {args.batch}, 4 x 128 tanh, "
           f"J = {args.samples}")
-    print(f"{'d':>6} {'method':>14} {'ms/grad':>10} {'temp MB':>9} {'compile s':>10}")
+    print(f"{'d':>6} {'method':>14} {'ms/grad':>10} {'GFLOP':>8} {'temp MB':>9} "
+          f"{'compile s':>10}")
     for dim in (int(d) for d in args.dims.split(",")):
         for method in args.methods.split(","):
             if method in EXACT and dim > args.max_exact_dim:
@@ -94,8 +108,8 @@ def main() -> None:
                 continue
             row = measure(method, dim, args.batch, args.samples, args.repeats)
             mem = "n/a" if row["temp_mb"] is None else f"{row['temp_mb']:.1f}"
-            print(f"{dim:>6} {method:>14} {row['ms']:>10.2f} {mem:>9} {row['compile_s']:>10.1f}",
-                  flush=True)
+            print(f"{dim:>6} {method:>14} {row['ms']:>10.2f} {row['gflop']:>8.3f} {mem:>9} "
+                  f"{row['compile_s']:>10.1f}", flush=True)
 
 
 if __name__ == "__main__":
