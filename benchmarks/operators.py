@@ -3,7 +3,7 @@ training gradient, d/dtheta mean_i (Delta u_theta(x_i))^2 over a batch of 100 po
 4 x 128 tanh MLP, at d = 10, 100, 1000, 10000, per method:
 
 - `hessian_trace`: trace of the reverse-mode Hessian (`jax.hessian`), the textbook baseline;
-- `nested_jvp`: `adapinn.problems.laplacian` (d nested forward-mode passes);
+- `nested_jvp`: `derivatives.nested_laplacian` (d nested forward-mode passes);
 - `taylor`: d second-order Taylor jets (`operators.taylor_laplacian`);
 - `folx`: folx's forward Laplacian (`operators.folx_laplacian`, the `exact` operator when
   folx is installed);
@@ -28,9 +28,8 @@ import jax
 import jax.numpy as jnp
 
 from adapinn.nn import NetworkSpec, build_network
-from adapinn.problems import laplacian
+from adapinn.problems.derivatives import folx_laplacian, nested_laplacian
 from adapinn.problems.operators import (
-    folx_laplacian,
     hte_laplacian,
     stde_laplacian,
     taylor_laplacian,
@@ -44,7 +43,7 @@ def operator(method: str, samples: int):
     if method == "hessian_trace":
         return lambda u, x, key: jnp.trace(jax.hessian(u)(x))
     if method == "nested_jvp":
-        return lambda u, x, key: laplacian(u, x)[1]
+        return lambda u, x, key: nested_laplacian(u, x)[1]
     if method == "taylor":
         return lambda u, x, key: taylor_laplacian(u, x)[1]
     if method == "folx":

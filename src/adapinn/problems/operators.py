@@ -12,8 +12,9 @@ transposes (the reverse-over-reverse Hessian trace costs d reverse passes of a r
   value, gradient and Laplacian pushed through each operation together, the d second-order
   terms summed as they go): 2.3x (d = 10) to 2.7x (d = 100) fewer XLA FLOPs for the training
   gradient of a 4 x 128 tanh MLP than d nested jvps or d Taylor jets, which cost the same
-  (`benchmarks/operators.py`). Without folx, or for a function folx cannot trace, by the d
-  Taylor jets (`taylor_laplacian`).
+  (`benchmarks/operators.py`). Without folx, or for a function folx cannot trace, by d
+  nested jvps (`derivatives.nested_laplacian`), which cost what the d Taylor jets of
+  `taylor_laplacian` cost.
 - `stde`: sparse stochastic Taylor derivative estimator (Shi et al., NeurIPS 2024, "Stochastic
   Taylor Derivative Estimator"): indices i_1..i_J drawn uniformly with replacement,
   Delta u ~ (d / J) sum_j d2u/dx_{i_j}^2; unbiased, E = Delta u. J = `samples`.
@@ -31,7 +32,6 @@ ignores it, so the residual code does not change with the method.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 
 import equinox as eqx
@@ -39,6 +39,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 from jax.experimental import jet
+
+from adapinn.problems.derivatives import laplacian
 
 PointFunction = Callable[[Array], Array]
 METHODS = ("exact", "stde", "hte")
@@ -62,27 +64,10 @@ def taylor_laplacian(u: PointFunction, x: Array) -> tuple[Array, Array]:
     return value, jnp.sum(seconds, axis=0)
 
 
-def folx_laplacian(u: PointFunction, x: Array) -> tuple[Array, Array]:
-    """(u(x), Delta u(x)) by folx's forward Laplacian (needs the optional `folx`)."""
-    from folx import forward_laplacian
-
-    result = forward_laplacian(u)(x)
-    return result.x, result.laplacian
-
-
-def has_folx() -> bool:
-    return importlib.util.find_spec("folx") is not None
-
-
 def exact_laplacian(u: PointFunction, x: Array) -> tuple[Array, Array]:
-    """(u(x), Delta u(x)): folx's forward Laplacian when installed and able to trace `u`,
-    else `taylor_laplacian` (module docstring)."""
-    if has_folx():
-        try:
-            return folx_laplacian(u, x)
-        except (NotImplementedError, TypeError, ValueError, KeyError):  # an op folx lacks
-            pass
-    return taylor_laplacian(u, x)
+    """(u(x), Delta u(x)): folx's forward Laplacian when installed, else d nested jvps
+    (`adapinn.problems.derivatives.laplacian`)."""
+    return laplacian(u, x)
 
 
 def stde_laplacian(u: PointFunction, x: Array, key: Array, samples: int) -> tuple[Array, Array]:
