@@ -51,8 +51,8 @@ def laplacian(
     if has_folx() and (axes is None or tuple(axes) == tuple(range(x.shape[0]))):
         try:
             return folx_laplacian(u, x)
-        except (NotImplementedError, TypeError, ValueError, KeyError):  # an op folx lacks
-            pass
+        except (NotImplementedError, TypeError, ValueError, KeyError, AttributeError):
+            pass  # an op folx lacks, or a function whose output folx lost track of
     return nested_laplacian(u, x, axes)
 
 
@@ -68,6 +68,8 @@ def folx_laplacian(u: PointFunction, x: Array) -> tuple[Array, Array]:
     from folx import forward_laplacian
 
     result = forward_laplacian(u)(x)
+    if not hasattr(result, "laplacian"):  # folx lost track of x (e.g. a jet inside u)
+        raise TypeError("folx could not trace this function's Laplacian")
     return result.x, result.laplacian
 
 
