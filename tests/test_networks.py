@@ -432,3 +432,29 @@ def test_fourier_axis_scale_multiplies_each_inputs_frequencies():
     with pytest.raises(ValueError, match="3 factors but the Fourier embedding has 2 inputs"):
         build_network(NetworkConfig(fourier_features=8, fourier_axis_scale=(1.0, 1.0, 1.0)), 2, 1,
                       (), jax.random.key(0))
+
+
+@pytest.mark.parametrize("name", ["mlp", "modified_mlp"])
+def test_uniform_fan_in_init_draws_weights_and_biases_within_one_over_sqrt_fan_in(name):
+    """PyTorch's / Equinox's default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), so the
+    variance is bound^2 / 3; Glorot normal keeps zero biases and variance 2/(in + out)."""
+    spec = lambda init: NetworkConfig(name=name, width=200, depth=2, init=init)
+    uniform = build_network(spec("uniform_fan_in"), 3, 1, (), jax.random.key(0)).trunk
+    glorot = build_network(spec("glorot_normal"), 3, 1, (), jax.random.key(0)).trunk
+    for layer in uniform.layers[:-1]:
+        bound = layer.weight.shape[1] ** -0.5
+        for leaf in (layer.weight, layer.bias):
+            assert float(jnp.max(jnp.abs(leaf))) <= bound
+        assert abs(float(jnp.var(layer.weight)) / (bound**2 / 3) - 1) < 0.1
+        assert float(jnp.max(jnp.abs(layer.bias))) > 0.8 * bound
+    for layer in glorot.layers:
+        assert float(jnp.max(jnp.abs(layer.bias))) == 0.0
+    for layer in glorot.layers[1:-1]:
+        fan_out, fan_in = layer.weight.shape
+        assert abs(float(jnp.var(layer.weight)) * (fan_in + fan_out) / 2 - 1) < 0.15
+
+
+def test_init_other_than_glorot_is_refused_for_trunks_with_their_own():
+    with pytest.raises(ValueError, match="keeps its own initialisation"):
+        build_network(NetworkConfig(name="siren", init="uniform_fan_in"), 2, 1, (),
+                      jax.random.key(0))

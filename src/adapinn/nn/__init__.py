@@ -63,11 +63,13 @@ TrunkBuilder = Callable[..., eqx.Module]
 
 
 def _mlp(cfg: NetworkSpec, in_size: int, out_size: int, **kw) -> eqx.Module:
-    return MLP(in_size, out_size, cfg.width, cfg.depth, activation=cfg.activation, **kw)
+    return MLP(in_size, out_size, cfg.width, cfg.depth, activation=cfg.activation,
+               init=cfg.init, **kw)
 
 
 def _modified_mlp(cfg: NetworkSpec, in_size: int, out_size: int, **kw) -> eqx.Module:
-    return ModifiedMLP(in_size, out_size, cfg.width, cfg.depth, activation=cfg.activation, **kw)
+    return ModifiedMLP(in_size, out_size, cfg.width, cfg.depth, activation=cfg.activation,
+                       init=cfg.init, **kw)
 
 
 def _pirate(cfg: NetworkSpec, in_size: int, out_size: int, **kw) -> eqx.Module:
@@ -183,6 +185,9 @@ def build_network(
             "network.pirate_ls_init is PirateNet's least-squares initialisation: it needs "
             f"network.name=pirate, got {cfg.name!r}"
         )
+    if cfg.init != "glorot_normal" and cfg.name not in ("mlp", "modified_mlp"):
+        raise ValueError(f"network.init={cfg.init!r} applies to mlp and modified_mlp; "
+                         f"{cfg.name} keeps its own initialisation")
     dtype = _check_dtype(cfg.dtype)
     fkey, tkey = jax.random.split(key)
     embeddings, size = _embeddings(cfg, in_size, tuple(periodic), fkey, dtype, box)

@@ -47,6 +47,25 @@ def uniform(bound: float) -> Init:
     return init
 
 
+def initialisers(name: str, in_size: int) -> tuple[Init, Init]:
+    """(weight_init, bias_init) of the scheme `name` for a layer with `in_size` inputs:
+
+    - "glorot_normal": `W ~ N(0, 2 / (fan_in + fan_out))`, `b = 0` (DeepXDE's "Glorot
+      normal", adapinn's default);
+    - "uniform_fan_in": `W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))` (PyTorch's and Equinox's
+      default for `Linear`, hence jinns').
+    """
+    if name == "glorot_normal":
+        return glorot_normal, zeros
+    if name == "uniform_fan_in":
+        bound = in_size**-0.5
+        return uniform(bound), uniform(bound)
+    raise ValueError(f"unknown initialisation {name!r}; valid: {', '.join(INITIALISATIONS)}")
+
+
+INITIALISATIONS = ("glorot_normal", "uniform_fan_in")
+
+
 @dataclass(frozen=True)
 class Factorization:
     """Hyperparameters of random weight factorisation: `s ~ N(mu, sigma)` per output unit.

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from adapinn.nn.linear import Dense, Factorization
+from adapinn.nn.linear import Dense, Factorization, initialisers
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "tanh": jnp.tanh,
@@ -38,11 +38,27 @@ def dense_stack(
     key: Array,
     factorization: Factorization | None,
     dtype: jnp.dtype,
+    init: str = "glorot_normal",
 ) -> tuple[Dense, ...]:
-    """Dense layers `sizes[0] -> sizes[1] -> ... -> sizes[-1]`, one key each."""
+    """Dense layers `sizes[0] -> sizes[1] -> ... -> sizes[-1]`, one key each, initialised by
+    the scheme `init` (`adapinn.nn.linear.initialisers`)."""
     keys = jax.random.split(key, len(sizes) - 1)
     pairs = zip(sizes[:-1], sizes[1:], keys, strict=True)
-    return tuple(Dense(i, o, key=k, factorization=factorization, dtype=dtype) for i, o, k in pairs)
+    return tuple(dense(i, o, k, factorization, dtype, init) for i, o, k in pairs)
+
+
+def dense(
+    in_size: int,
+    out_size: int,
+    key: Array,
+    factorization: Factorization | None,
+    dtype: jnp.dtype,
+    init: str = "glorot_normal",
+) -> Dense:
+    """One `Dense` layer initialised by the scheme `init`."""
+    weight_init, bias_init = initialisers(init, in_size)
+    return Dense(in_size, out_size, key=key, factorization=factorization, dtype=dtype,
+                 weight_init=weight_init, bias_init=bias_init)
 
 
 class MLP(eqx.Module):
@@ -67,10 +83,11 @@ class MLP(eqx.Module):
         activation: str = "tanh",
         factorization: Factorization | None = None,
         dtype: jnp.dtype = jnp.float32,
+        init: str = "glorot_normal",
     ):
         get_activation(activation)
         sizes = [in_size] + [width] * depth + [out_size]
-        self.layers = dense_stack(sizes, key, factorization, dtype)
+        self.layers = dense_stack(sizes, key, factorization, dtype, init)
         self.activation = activation
 
     def __call__(self, x: Array) -> Array:

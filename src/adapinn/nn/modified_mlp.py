@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from adapinn.nn.linear import Dense, Factorization
-from adapinn.nn.mlp import dense_stack, get_activation
+from adapinn.nn.mlp import dense, dense_stack, get_activation
 
 
 class ModifiedMLP(eqx.Module):
@@ -46,13 +46,14 @@ class ModifiedMLP(eqx.Module):
         activation: str = "tanh",
         factorization: Factorization | None = None,
         dtype: jnp.dtype = jnp.float32,
+        init: str = "glorot_normal",
     ):
         get_activation(activation)
         ukey, vkey, lkey = jax.random.split(key, 3)
-        self.gate_u = Dense(in_size, width, key=ukey, factorization=factorization, dtype=dtype)
-        self.gate_v = Dense(in_size, width, key=vkey, factorization=factorization, dtype=dtype)
+        self.gate_u = dense(in_size, width, ukey, factorization, dtype, init)
+        self.gate_v = dense(in_size, width, vkey, factorization, dtype, init)
         sizes = [in_size] + [width] * depth + [out_size]
-        self.layers = dense_stack(sizes, lkey, factorization, dtype)
+        self.layers = dense_stack(sizes, lkey, factorization, dtype, init)
         self.activation = activation
 
     def __call__(self, x: Array) -> Array:

@@ -32,6 +32,10 @@ class NetworkSpec:
             condition (Wang et al. 2024), applied by `adapinn.experiments.build` through
             `adapinn.nn.pirate_ic_init`; needs name="pirate" and a problem with an "ic"
             condition of the form u(x) - g(x) (else a ConfigError when the run is built).
+        init: initialisation of the dense layers of `mlp` and `modified_mlp`:
+            "glorot_normal" (N(0, 2 / (fan_in + fan_out)) weights, zero biases; DeepXDE's) or
+            "uniform_fan_in" (weights and biases U(+-1/sqrt(fan_in)); PyTorch's, Equinox's
+            and so jinns' default). PirateNet and SIREN keep their own.
         dtype: parameter dtype (float64 needs `jax.enable_x64`).
     """
 
@@ -54,6 +58,7 @@ class NetworkSpec:
     factorized_sigma: float = 0.1
     siren_omega0: float = 30.0
     pirate_ls_init: bool = False
+    init: Literal["glorot_normal", "uniform_fan_in"] = "glorot_normal"
     dtype: Literal["float32", "float64"] = "float32"
 
     def __post_init__(self):
