@@ -47,6 +47,10 @@ def uniform(bound: float) -> Init:
     return init
 
 
+INITIALISATIONS = ("glorot_normal", "uniform_fan_in")
+"""The schemes `initialisers` knows (the values of `NetworkSpec.init`)."""
+
+
 def initialisers(name: str, in_size: int) -> tuple[Init, Init]:
     """(weight_init, bias_init) of the scheme `name` for a layer with `in_size` inputs:
 
@@ -61,9 +65,6 @@ def initialisers(name: str, in_size: int) -> tuple[Init, Init]:
         bound = in_size**-0.5
         return uniform(bound), uniform(bound)
     raise ValueError(f"unknown initialisation {name!r}; valid: {', '.join(INITIALISATIONS)}")
-
-
-INITIALISATIONS = ("glorot_normal", "uniform_fan_in")
 
 
 @dataclass(frozen=True)

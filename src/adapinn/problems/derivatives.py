@@ -51,7 +51,7 @@ def laplacian(
     if has_folx() and (axes is None or tuple(axes) == tuple(range(x.shape[0]))):
         try:
             return folx_laplacian(u, x)
-        except (NotImplementedError, TypeError, ValueError, KeyError, AttributeError):
+        except (NotImplementedError, TypeError, ValueError, KeyError):
             pass  # an op folx lacks, or a function whose output folx lost track of
     return nested_laplacian(u, x, axes)
 
