@@ -65,14 +65,14 @@ def _given_points_domain():
 
 
 def burgers_problem(arrays: dict, reference):
-    from adapinn import Box, Condition, Problem, first_derivative, second_derivative
+    from adapinn import Box, Condition, Problem, fused_derivatives
 
     given = _given_points_domain()
 
-    def pde(u, x):
-        _, u_t = first_derivative(u, x, 0)
-        value, u_x, u_xx = second_derivative(u, x, 1)
-        return u_t + value * u_x - BURGERS_NU * u_xx
+    def pde(u, x):  # transport = u_t - nu u_xx, in one fused forward pass with u and u_x
+        value, (u_x,), transport = fused_derivatives(u, x, second={1: -BURGERS_NU},
+                                                     first={0: 1.0})
+        return transport + value * u_x
 
     sets = {"pde": arrays["points_pde"], "ic": arrays["points_ic"],
             "bc": np.concatenate([arrays["points_bc_xmin"], arrays["points_bc_xmax"]])}
@@ -86,15 +86,14 @@ def burgers_problem(arrays: dict, reference):
 
 
 def cavity_problem(arrays: dict, reference):
-    from adapinn import Box, Condition, Problem, second_derivative
+    from adapinn import Box, Condition, Problem, fused_derivatives
 
     given = _given_points_domain()
 
-    def navier_stokes(u, x):
-        w, dx, dxx = second_derivative(u, x, 0)
-        _, dy, dyy = second_derivative(u, x, 1)
-        mom_x = w[0] * dx[0] + w[1] * dy[0] + dx[2] - NS_NU * (dxx[0] + dyy[0])
-        mom_y = w[0] * dx[1] + w[1] * dy[1] + dy[2] - NS_NU * (dxx[1] + dyy[1])
+    def navier_stokes(u, x):  # viscous = -nu Laplacian, with u and its gradient, in one pass
+        w, (dx, dy), viscous = fused_derivatives(u, x, second={0: -NS_NU, 1: -NS_NU})
+        mom_x = w[0] * dx[0] + w[1] * dy[0] + dx[2] + viscous[0]
+        mom_y = w[0] * dx[1] + w[1] * dy[1] + dy[2] + viscous[1]
         return jnp.stack([mom_x, mom_y, dx[0] + dy[1]])
 
     def lid(u, x):
@@ -150,7 +149,7 @@ def run(job: dict, setup, arrays: dict, job_dir: Path) -> dict:
     weights = config.weighting.options.get("weights") or {}
     notes = (f"weights {weights or 'all 1'} (mean r^2 per condition), "
              f"{config.network.init} init, "
-             f"forward-mode derivatives; final rel. L2 by numpy {final:.4g}; fit wall "
+             f"fused forward-mode derivatives; final rel. L2 by numpy {final:.4g}; fit wall "
              f"{wall:.0f} s; {jax.devices()[0].platform}")
     return result_record("adapinn", job, float(summary["compile_time_s"]), intervals, evals,
                          adapinn.__version__, notes)

@@ -11,6 +11,7 @@ from adapinn.problems import (
     ReferenceData,
     Union,
     first_derivative,
+    fused_derivatives,
     gradient,
     laplacian,
     second_derivative,
@@ -19,6 +20,6 @@ from adapinn.problems import (
 __all__ = [
     "RunConfig", "fit", "load", "TrainedModel", "Box", "Condition", "Problem", "ReferenceData",
     "Union",
-    "first_derivative", "gradient", "laplacian", "second_derivative",
+    "first_derivative", "fused_derivatives", "gradient", "laplacian", "second_derivative",
 ]
 __version__ = "0.1.0"

@@ -12,6 +12,7 @@ from adapinn.problems.data import (
 )
 from adapinn.problems.derivatives import first_derivative, gradient, laplacian, second_derivative
 from adapinn.problems.domains import AbstractDomain, Box, Union
+from adapinn.problems.fused import fused_derivatives, taylor_streams
 from adapinn.problems.helmholtz import helmholtz
 from adapinn.problems.parameters import Parameter, WithParameters, noisy_sensors
 from adapinn.problems.poisson_peak import poisson_peak
@@ -20,6 +21,7 @@ __all__ = [
     "AbstractDomain", "Box", "Condition", "Problem", "ReferenceData", "Union",
     "Parameter", "WithParameters", "noisy_sensors",
     "DataError", "Observations", "data_condition", "load_observations", "load_reference",
-    "allen_cahn", "burgers", "first_derivative", "gradient", "laplacian", "second_derivative",
+    "allen_cahn", "burgers", "first_derivative", "fused_derivatives", "taylor_streams",
+    "gradient", "laplacian", "second_derivative",
     "helmholtz", "poisson_peak",
 ]

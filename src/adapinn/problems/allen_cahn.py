@@ -11,8 +11,9 @@ Reference: Fourier pseudo-spectral in x with ETDRK4 in time (`adapinn.reference`
 import jax.numpy as jnp
 
 from adapinn.problems.base import Condition, Problem, ReferenceData
-from adapinn.problems.derivatives import first_derivative, second_derivative
+from adapinn.problems.derivatives import first_derivative
 from adapinn.problems.domains import Box
+from adapinn.problems.fused import fused_derivatives
 
 
 def _periodic_bc(u, x):
@@ -26,9 +27,8 @@ def allen_cahn(periodic_bc: bool = False, nt: int = 201, nx: int = 512) -> Probl
     """Allen-Cahn on (t, x), periodic in x with period 2."""
 
     def pde(u, x):
-        _, u_t = first_derivative(u, x, 0)
-        value, _, u_xx = second_derivative(u, x, 1)
-        return u_t - 1e-4 * u_xx + 5.0 * value**3 - 5.0 * value
+        value, _, diffusion = fused_derivatives(u, x, second={1: -1e-4}, first={0: 1.0})
+        return diffusion + 5.0 * value**3 - 5.0 * value  # diffusion = u_t - 1e-4 u_xx
 
     def ic(u, x):
         return u(x) - x[1] ** 2 * jnp.cos(jnp.pi * x[1])

@@ -9,17 +9,16 @@ Reference: the exact Cole-Hopf solution evaluated by quadrature (`adapinn.refere
 import jax.numpy as jnp
 
 from adapinn.problems.base import Condition, Problem, ReferenceData
-from adapinn.problems.derivatives import first_derivative, second_derivative
 from adapinn.problems.domains import Box, Union
+from adapinn.problems.fused import fused_derivatives
 
 
 def burgers(nu: float = 0.01 / jnp.pi, nt: int = 201, nx: int = 512) -> Problem:
     """Burgers on (t, x) with viscosity `nu`; evaluated on an (nt, nx) reference grid."""
 
     def pde(u, x):
-        _, u_t = first_derivative(u, x, 0)
-        value, u_x, u_xx = second_derivative(u, x, 1)
-        return u_t + value * u_x - nu * u_xx
+        value, (u_x,), transport = fused_derivatives(u, x, second={1: -nu}, first={0: 1.0})
+        return transport + value * u_x  # transport = u_t - nu u_xx
 
     def reference() -> ReferenceData:
         from adapinn.reference import compute_reference

@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from adapinn.problems.base import Condition, Problem, ReferenceData
-from adapinn.problems.derivatives import first_derivative, second_derivative
 from adapinn.problems.domains import Box, Union
+from adapinn.problems.fused import fused_derivatives
 from adapinn.problems.pinnacle.files import load_table, snapshot_times
 
 NU = 0.01 / np.pi
@@ -35,9 +35,8 @@ FILE = "burgers1d.dat"
 
 def burgers_residual(u, x):
     """u_t + u u_x - nu u_xx at one point x = (t, x)."""
-    _, u_t = first_derivative(u, x, 0)
-    value, u_x, u_xx = second_derivative(u, x, 1)
-    return u_t + value * u_x - NU * u_xx
+    value, (u_x,), transport = fused_derivatives(u, x, second={1: -NU}, first={0: 1.0})
+    return transport + value * u_x  # transport = u_t - nu u_xx
 
 
 def reference_data(reference: Literal["pinnacle", "cole_hopf"] = "pinnacle") -> ReferenceData:

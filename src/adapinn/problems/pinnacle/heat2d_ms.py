@@ -27,7 +27,7 @@ import numpy as np
 
 from adapinn.geometry import Box, Interval
 from adapinn.problems.base import Condition, Problem, ReferenceData
-from adapinn.problems.derivatives import first_derivative, second_derivative
+from adapinn.problems.fused import fused_derivatives
 
 T_END = 5.0
 K_X, K_Y = 1 / (500 * np.pi) ** 2, 1 / np.pi**2
@@ -42,10 +42,7 @@ def exact_solution(x):
 
 def heat_residual(u, x):
     """u_t - k_x u_xx - k_y u_yy at one point (t, x, y)."""
-    _, u_t = first_derivative(u, x, 0)
-    _, _, u_xx = second_derivative(u, x, 1)
-    _, _, u_yy = second_derivative(u, x, 2)
-    return u_t - K_X * u_xx - K_Y * u_yy
+    return fused_derivatives(u, x, second={1: -K_X, 2: -K_Y}, first={0: 1.0})[2]
 
 
 def reference_data() -> ReferenceData:
