@@ -4,7 +4,10 @@ training gradient, d/dtheta mean_i (Delta u_theta(x_i))^2 over a batch of 100 po
 
 - `hessian_trace`: trace of the reverse-mode Hessian (`jax.hessian`), the textbook baseline;
 - `nested_jvp`: `derivatives.nested_laplacian` (d nested forward-mode passes);
-- `taylor`: d second-order Taylor jets (`operators.taylor_laplacian`);
+- `taylor`: d second-order Taylor series, one per axis, primal shared
+  (`operators.taylor_laplacian`);
+- `fused`: one fused pass of d + 2 streams (`fused.fused_derivatives` with c_i = 1 on every
+  axis: the forward Laplacian without folx's sparsity);
 - `folx`: folx's forward Laplacian (`operators.folx_laplacian`, the `exact` operator when
   folx is installed);
 - `stde`, `hte`: the unbiased estimators with J = 16 (`operators`).
@@ -29,13 +32,14 @@ import jax.numpy as jnp
 
 from adapinn.nn import NetworkSpec, build_network
 from adapinn.problems.derivatives import folx_laplacian, nested_laplacian
+from adapinn.problems.fused import fused_derivatives
 from adapinn.problems.operators import (
     hte_laplacian,
     stde_laplacian,
     taylor_laplacian,
 )
 
-EXACT = ("hessian_trace", "nested_jvp", "taylor", "folx")
+EXACT = ("hessian_trace", "nested_jvp", "taylor", "fused", "folx")
 
 
 def operator(method: str, samples: int):
@@ -46,6 +50,8 @@ def operator(method: str, samples: int):
         return lambda u, x, key: nested_laplacian(u, x)[1]
     if method == "taylor":
         return lambda u, x, key: taylor_laplacian(u, x)[1]
+    if method == "fused":
+        return lambda u, x, key: fused_derivatives(u, x, dict.fromkeys(range(x.shape[0]), 1.0))[2]
     if method == "folx":
         return lambda u, x, key: folx_laplacian(u, x)[1]
     estimate = stde_laplacian if method == "stde" else hte_laplacian
@@ -90,7 +96,7 @@ def measure(method: str, dim: int, batch: int, samples: int, repeats: int) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dims", default="10,100,1000,10000")
-    parser.add_argument("--methods", default="hessian_trace,nested_jvp,taylor,folx,stde,hte")
+    parser.add_argument("--methods", default="hessian_trace,nested_jvp,taylor,fused,folx,stde,hte")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)

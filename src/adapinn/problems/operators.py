@@ -1,9 +1,8 @@
 """Laplacians for many input dimensions: exact by Taylor mode, or unbiased random estimates.
 
-All of them push truncated Taylor series through `u` with `jax.experimental.jet`: the jet of
-`u` along a direction v with series (v, 0) gives, in one pass, u(x), the directional
-derivative J v and the second directional derivative v^T H v (jet's coefficients are
-derivatives, not Taylor coefficients divided by k!). The primal is shared by every direction
+All of them push truncated Taylor series through `u` (`fused.taylor_streams`, Taylor mode):
+the series of `u` along a direction v gives, in one pass, u(x), the directional derivative
+J v and the second directional derivative v^T H v. The primal is shared by every direction
 under `vmap`, so d directions cost about d first-and-second-order passes and no nested
 transposes (the reverse-over-reverse Hessian trace costs d reverse passes of a reverse pass).
 
@@ -41,15 +40,18 @@ from jax import Array
 from jax.experimental import jet
 
 from adapinn.problems.derivatives import laplacian
+from adapinn.problems.fused import taylor_streams
 
 PointFunction = Callable[[Array], Array]
 METHODS = ("exact", "stde", "hte")
 
 
 def taylor2(u: PointFunction, x: Array, v: Array) -> tuple[Array, Array, Array]:
-    """(u(x), J v, v^T H v): one second-order jet of `u` at `x` along `v`."""
-    value, (first, second) = jet.jet(u, (x,), ((v, jnp.zeros_like(v)),))
-    return value, first, second
+    """(u(x), J v, v^T H v): the second-order Taylor streams of `u` at `x` along `v`, by
+    `fused.taylor_streams` (jet's series without its products of weights by zero series:
+    the same numbers, fewer FLOPs)."""
+    value, firsts, second = taylor_streams(u, x, v[None], (1.0,))
+    return value, firsts[0], second
 
 
 def directional_second(u: PointFunction, x: Array, directions: Array) -> tuple[Array, Array]:
