@@ -16,6 +16,7 @@ from adapinn.geometry import RadialBall
 from adapinn.nn import NetworkSpec, build_network
 from adapinn.problems import laplacian
 from adapinn.problems.derivatives import folx_laplacian, nested_laplacian
+from adapinn.problems.dispersive_nd import dispersive_nd, dispersive_operator, wave_numbers
 from adapinn.problems.elliptic_peak import elliptic_peak
 from adapinn.problems.operators import (
     exact_laplacian,
@@ -175,3 +176,31 @@ def test_the_trainer_gives_stochastic_residuals_a_fresh_key_per_point_and_step()
     assert float(r_a[0]) != float(r_a[1])  # one key per point
     new, metrics = eqx.filter_jit(lambda t, s: t.step(s))(trainer, state)
     assert bool(jnp.isfinite(metrics["loss"])) and int(new.step) == 1
+
+
+def test_dispersive_plane_wave_solves_its_equation_and_the_operator_is_third_order():
+    """u* = sin(k.x + sum k^3 t) has zero residual; for another function the operator equals
+    u_t + sum_i d3u/dx_i^3 by nested jvps; the data faces are t = 0 and |x_i| = 1."""
+    problem = dispersive_nd(dim=4, seed=3)
+    k = wave_numbers(4, seed=3)
+    assert k.min() >= 0.5 and k.max() <= 1.5
+    pts = problem.conditions["pde"].domain.sample(jax.random.key(0), 16)
+    residual = problem.conditions["pde"].residual
+    assert float(jnp.max(jnp.abs(jax.vmap(lambda z: residual(problem.exact, z))(pts)))) < 1e-4
+    f = lambda z: jnp.exp(0.3 * z[0]) * jnp.sin(z[1] * z[2]) + z[3] ** 4 * z[4]
+
+    def nested(z):
+        total = jax.jvp(f, (z,), (jnp.eye(5)[0],))[1]
+        for i in range(1, 5):
+            e = jnp.eye(5)[i]
+            d1 = lambda y, e=e: jax.jvp(f, (y,), (e,))[1]
+            d2 = lambda y, e=e, d1=d1: jax.jvp(d1, (y,), (e,))[1]
+            total += jax.jvp(d2, (z,), (e,))[1]
+        return total
+
+    np.testing.assert_allclose(jax.vmap(lambda z: dispersive_operator(f, z))(pts),
+                               jax.vmap(nested)(pts), rtol=1e-4, atol=1e-4)
+    walls = problem.conditions["bc"].domain.sample(jax.random.key(1), 64)
+    assert np.allclose(np.max(np.abs(np.asarray(walls[:, 1:])), axis=1), 1.0)
+    assert float(jnp.max(jnp.abs(problem.conditions["ic"].domain.sample(
+        jax.random.key(2), 8)[:, 0]))) == 0.0

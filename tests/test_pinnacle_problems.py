@@ -41,6 +41,8 @@ SHAPES = {  # name: (reference points, inputs, outputs)
     "pinnacle_wave1d": (50 * 50, ("t", "x"), ("u",)),
     "pinnacle_heat2d_ms": (313 * 8 * 8, ("t", "x", "y"), ("u",)),
     "pinnacle_ns2d_c": (101 * 101, ("x", "y"), ("u", "v", "p")),
+    "pinnacle_poisson_nd": (16384, tuple(f"x{i}" for i in range(5)), ("u",)),
+    "pinnacle_heat_nd": (16384, ("t",) + tuple(f"x{i}" for i in range(5)), ("u",)),
     "helmholtz": (128 * 128, ("x", "y"), ("u",)),
     "poisson_peak": (128 * 128, ("x", "y"), ("u",)),
 }
@@ -118,11 +120,12 @@ def test_registered_problem_builds_with_a_reference_of_the_right_shape(name):
 
 
 def test_cases_map_pinnacle_names_to_registered_problems():
-    assert set(CASES) == {"Burgers1d-C", "Poisson2d-C", "Wave1d-C", "Heat2d-MS", "NS2d-C"}
+    assert set(CASES) == {"Burgers1d-C", "Poisson2d-C", "Wave1d-C", "Heat2d-MS", "NS2d-C",
+                          "PNd", "HNd"}
     for name, case in CASE_INFO.items():
         assert isinstance(case, PinnacleCase) and case.name == name
         assert CASES[name] == case.problem and case.problem in PROBLEMS
-        assert case.point_multiplier == (4 if name == "Heat2d-MS" else 1)
+        assert case.point_multiplier == (4 if name in ("Heat2d-MS", "PNd", "HNd") else 1)
         assert set(case.points) == set(problem(case.problem).conditions)
         assert case.points["pde"] == 8192 * case.point_multiplier
     with pytest.raises(AttributeError):
@@ -146,7 +149,7 @@ def test_packaged_files_equal_the_shared_reference_copies():
 # --- analytic references -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["pinnacle_wave1d", "pinnacle_heat2d_ms", "helmholtz",
-                                  "poisson_peak"])
+                                  "poisson_peak", "pinnacle_poisson_nd", "pinnacle_heat_nd"])
 def test_exact_solution_satisfies_every_condition(name):
     for condition, r in residuals(name, problem(name).exact).items():
         assert np.abs(r).max() < 1e-9, condition
@@ -162,6 +165,24 @@ def test_manufactured_forcings_match_their_closed_forms():
                                * np.sin(4 * np.pi * s[:, 1]), atol=1e-10)
     r2 = np.sum((x - 0.5) ** 2, axis=1)
     np.testing.assert_allclose(f, (4000 - 4e6 * r2) * np.exp(-1000 * r2), atol=1e-8)
+
+
+def test_high_dimensional_sources_are_minus_the_operator_of_the_exact_solution():
+    """PNd's f = -Delta u* and HNd's f = u*_t - (1/d) Delta u* by autodiff (nested jvps)."""
+    from adapinn.problems.derivatives import nested_laplacian
+    from adapinn.problems.pinnacle import heat_nd, poisson_nd
+
+    with jax.enable_x64(True):
+        x = jnp.asarray(points("pinnacle_poisson_nd")["pde"][:16])
+        lap = jax.vmap(lambda p: nested_laplacian(poisson_nd.exact_solution, p)[1])(x)
+        np.testing.assert_allclose(jax.vmap(poisson_nd.source)(x), -lap, rtol=1e-10)
+        z = jnp.asarray(points("pinnacle_heat_nd")["pde"][:16])
+        lap_x = jax.vmap(lambda p: nested_laplacian(heat_nd.exact_solution, p,
+                                                    tuple(range(1, 6)))[1])(z)
+        u_t = jax.vmap(lambda p: jax.jvp(heat_nd.exact_solution, (p,),
+                                         (jnp.eye(6)[0],))[1])(z)
+        np.testing.assert_allclose(jax.vmap(heat_nd.source)(z), u_t - lap_x / 5, rtol=1e-10)
+        assert float(jnp.max(jnp.linalg.norm(z[:, 1:], axis=1))) <= 1.0
 
 
 def test_wave_and_heat_references_are_pinnacles_test_sets():

@@ -22,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from adapinn.experiments.config import ConfigError, RunConfig, SamplerConfig
 from adapinn.problems import Problem, allen_cahn, burgers
+from adapinn.problems.dispersive_nd import dispersive_nd
 from adapinn.problems.elliptic_peak import elliptic_peak
 from adapinn.problems.helmholtz import helmholtz
 from adapinn.problems.kovasznay import kovasznay, kovasznay_inverse
@@ -29,8 +30,10 @@ from adapinn.problems.ns_cylinder import ns_cylinder, ns_cylinder_inverse
 from adapinn.problems.pinnacle import (
     pinnacle_burgers1d,
     pinnacle_heat2d_ms,
+    pinnacle_heat_nd,
     pinnacle_ns2d_c,
     pinnacle_poisson2d_c,
+    pinnacle_poisson_nd,
     pinnacle_wave1d,
 )
 from adapinn.problems.poisson_peak import poisson_peak
@@ -78,11 +81,14 @@ PROBLEMS: dict[str, Callable[..., Problem]] = {
     "pinnacle_wave1d": pinnacle_wave1d,
     "pinnacle_heat2d_ms": pinnacle_heat2d_ms,
     "pinnacle_ns2d_c": pinnacle_ns2d_c,
+    "pinnacle_poisson_nd": pinnacle_poisson_nd,
+    "pinnacle_heat_nd": pinnacle_heat_nd,
     "twobody_poisson": twobody_poisson,
     "twobody_allen_cahn": twobody_allen_cahn,
     "twobody_sine_gordon": twobody_sine_gordon,
     "elliptic_peak": elliptic_peak,
     "reaction_diffusion_nd": reaction_diffusion_nd,
+    "dispersive_nd": dispersive_nd,
 }
 SAMPLERS: dict[str, type[AbstractSampler]] = {
     "uniform": Uniform,

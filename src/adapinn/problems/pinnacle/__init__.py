@@ -4,10 +4,10 @@ github.com/i207M/PINNacle, MIT), each defined exactly as PINNacle's src/pde/*.py
 with its reference data packaged under `data/` (PINNacle's licence with it).
 
 `CASES` maps a PINNacle case name to our problem name; `CASE_INFO` adds what a protocol that
-reproduces PINNacle needs: its point-count multiplier (x4 for Heat2d-MS, `training_points(
-mul=4)`; 1 for the others) and the number of PINNacle's training points that each of our
-conditions would see (DeepXDE's samplers: 8192 interior, 2048 boundary and, for PINNacle's
-time-dependent classes, 2048 initial points, times the multiplier; see each module).
+reproduces PINNacle needs: its point-count multiplier (x4 for Heat2d-MS, PNd and HNd,
+`training_points(mul=4)`; 1 for the others) and the number of PINNacle's training points that
+each of our conditions would see (DeepXDE's samplers: 8192 interior, 2048 boundary and, for
+PINNacle's time-dependent classes, 2048 initial points, times the multiplier; see each module).
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import dataclasses
 
 from adapinn.problems.pinnacle.burgers1d import pinnacle_burgers1d
 from adapinn.problems.pinnacle.heat2d_ms import pinnacle_heat2d_ms
+from adapinn.problems.pinnacle.heat_nd import pinnacle_heat_nd
 from adapinn.problems.pinnacle.ns2d_c import pinnacle_ns2d_c
 from adapinn.problems.pinnacle.poisson2d_c import pinnacle_poisson2d_c
+from adapinn.problems.pinnacle.poisson_nd import pinnacle_poisson_nd
 from adapinn.problems.pinnacle.wave1d import pinnacle_wave1d
 
 DOMAIN_POINTS, BOUNDARY_POINTS, INITIAL_POINTS = 8192, 2048, 2048
@@ -73,6 +75,10 @@ CASE_INFO: dict[str, PinnacleCase] = {c.name: c for c in (
     _case("NS2d-C", "pinnacle_ns2d_c", "NS2D_LidDriven",  # boundary split by length
           {"pde": DOMAIN_POINTS, "lid": 512, "walls": 1536, "gauge": 1},
           file="lid_driven_a4.dat"),
+    _case("PNd", "pinnacle_poisson_nd", "PoissonND",  # Dirichlet on the whole boundary
+          {"pde": DOMAIN_POINTS, "bc": BOUNDARY_POINTS}, mul=4),
+    _case("HNd", "pinnacle_heat_nd", "HeatND",
+          {"pde": DOMAIN_POINTS, "ic": INITIAL_POINTS, "bc": BOUNDARY_POINTS}, mul=4),
 )}
 """The PINNacle cases by PINNacle's name."""
 
@@ -81,5 +87,6 @@ CASES: dict[str, str] = {name: case.problem for name, case in CASE_INFO.items()}
 
 __all__ = [
     "CASES", "CASE_INFO", "PinnacleCase", "pinnacle_burgers1d", "pinnacle_heat2d_ms",
-    "pinnacle_ns2d_c", "pinnacle_poisson2d_c", "pinnacle_wave1d",
+    "pinnacle_heat_nd", "pinnacle_ns2d_c", "pinnacle_poisson2d_c", "pinnacle_poisson_nd",
+    "pinnacle_wave1d",
 ]
