@@ -111,7 +111,11 @@ def main() -> None:
             if method in EXACT and dim > args.max_exact_dim:
                 print(f"{dim:>6} {method:>14} {'skipped (d > --max-exact-dim)':>31}")
                 continue
-            row = measure(method, dim, args.batch, args.samples, args.repeats)
+            try:
+                row = measure(method, dim, args.batch, args.samples, args.repeats)
+            except ImportError as err:  # folx is an optional dependency
+                print(f"{dim:>6} {method:>14}   skipped ({err})")
+                continue
             mem = "n/a" if row["temp_mb"] is None else f"{row['temp_mb']:.1f}"
             print(f"{dim:>6} {method:>14} {row['ms']:>10.2f} {row['gflop']:>8.3f} {mem:>9} "
                   f"{row['compile_s']:>10.1f}", flush=True)

@@ -64,7 +64,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-PINNACLE = Path(os.environ.get("ADAPINN_PINNACLE_DIR", "/work/shared/reference/pinnacle"))
+# PINNacle's reference files as the package ships them (ADAPINN_PINNACLE_DIR overrides)
+PINNACLE = Path(os.environ.get(
+    "ADAPINN_PINNACLE_DIR", HERE.parent / "src" / "adapinn" / "problems" / "pinnacle" / "data"))
 FRAMEWORKS = ("adapinn", "jinns", "deepxde")
 
 
@@ -253,7 +255,7 @@ def launch(framework: str, job: dict, arrays: dict, python: str, workdir: Path,
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         failed = proc.returncode != 0 or not (job_dir / "result.json").exists()
-        log = (proc.stdout + proc.stderr)[-4000:]
+        log = (proc.stdout + proc.stderr)[-4000:] + f"\nexit code {proc.returncode}"
     except subprocess.TimeoutExpired as err:
         failed, log = True, f"timed out after {timeout:.0f} s\n{(err.stderr or '')[-2000:]}"
     wall = time.perf_counter() - start
@@ -291,7 +293,7 @@ def table(results: list[dict], report_steps: list[int]) -> str:
     for r in results:
         if "error" in r:
             rows.append(f"| {r['round']} | {r['framework']} | {r['setup']} | failed: "
-                        f"{r['error'].splitlines()[-1][:80]} | | "
+                        f"{(r['error'].splitlines() or ['no output'])[-1][:80]} | | "
                         + " | ".join("" for _ in report_steps) + " |")
             continue
         s = summarise(r)
