@@ -1,14 +1,25 @@
-"""Shared test settings: an isolated cache dir and tiny-run overrides.
+"""Shared test settings: an isolated cache dir, a compilation cache and tiny-run overrides.
 
 Warnings are errors (pyproject). JAX's rank-promotion "raise" mode is NOT used: it rejects the
 ordinary (n, d) * (d,) broadcasts that point-wise PDE code is made of.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+# One XLA compilation cache per test run (both xdist workers and the runs they start in
+# subprocesses share it; a new run starts cold, as CI does): many tests compile the same tiny
+# Burgers step, and compiling, not training, is most of their time. Set through the
+# environment before JAX is imported, so subprocesses inherit it.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"adapinn-tests-xla-{_RUN}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 
 @pytest.fixture(autouse=True)

@@ -58,7 +58,8 @@ def _compile_counter():
     count = [0]
 
     def listen(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
+        # tracing, lowering or compiling (a persistent-cache hit still traces and lowers)
+        if event.startswith("/jax/core/compile/"):
             count[0] += 1
 
     jax.monitoring.register_event_duration_secs_listener(listen)

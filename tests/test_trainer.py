@@ -122,7 +122,8 @@ def test_one_compiled_chunk_runs_any_shorter_count_like_that_many_steps():
     compiles = [0]
 
     def listen(event, duration, **kwargs):
-        compiles[0] += event == "/jax/core/compile/backend_compile_duration"
+        # tracing, lowering or compiling (a persistent-cache hit still traces and lowers)
+        compiles[0] += event.startswith("/jax/core/compile/")
 
     jax.monitoring.register_event_duration_secs_listener(listen)
     call, _ = compile_chunk(trainer, state, 8, donate=True)
