@@ -48,8 +48,22 @@ class Streams(NamedTuple):
     """A value that depends on the input: primal, K first derivatives, L of it (None: 0)."""
 
     primal: Array
-    firsts: tuple[Array | None, ...]
+    firsts: tuple[Array | AxisTangent | None, ...]
     second: Array | None
+
+
+class AxisTangent(NamedTuple):
+    """The tangent `scale * e_index` of a point of dimension `size`, never built densely: a
+    constant scaling keeps it sparse and a matmul with a weight gathers that weight's row
+    (`W^T e_i = W[i]`), so an axis direction costs O(width) in the first dense layer instead
+    of O(d * width). Any other primitive sees it densified. `index` may be a tracer."""
+
+    index: Array
+    scale: Array
+    size: int
+
+    def dense(self, dtype) -> Array:
+        return jax.nn.one_hot(self.index, self.size, dtype=dtype) * self.scale
 
 
 def taylor_streams(u: PointFunction, x: Array, directions: Array, coefficients: Sequence[float],
@@ -62,13 +76,33 @@ def taylor_streams(u: PointFunction, x: Array, directions: Array, coefficients: 
     if directions.ndim != 2 or directions.shape != (len(coefficients), x.shape[0]):
         raise ValueError(f"directions must be (K, {x.shape[0]}) with K = len(coefficients) "
                          f"= {len(coefficients)}; got {directions.shape}")
+    return _streams(u, x, tuple(directions), coefficients, drift)
+
+
+def axis_taylor_streams(u: PointFunction, x: Array, axes: Array, coefficients: Sequence[float]
+                        ) -> tuple[Any, Any, Any]:
+    """`taylor_streams` along the coordinate axes `axes` (integers, may be traced: STDE's
+    random axes), L u = sum_k c_k d2u/dx_{axes_k}^2; the one-hot directions are never built
+    (`AxisTangent`: the first dense layer gathers rows instead of multiplying by e_i)."""
+    axes = jnp.asarray(axes)
+    coefficients = tuple(coefficients)
+    if axes.shape != (len(coefficients),):
+        raise ValueError(f"axes must be ({len(coefficients)},) like the coefficients, got "
+                         f"{axes.shape}")
+    seeds = tuple(AxisTangent(axes[k], jnp.ones((), x.dtype), x.shape[0])
+                  for k in range(len(coefficients)))
+    return _streams(u, x, seeds, coefficients, None)
+
+
+def _streams(u, x, seeds, coefficients, drift):
     closed, out_shape = jax.make_jaxpr(u, return_shape=True)(x)
-    seed = Streams(x, tuple(directions), None if drift is None else jnp.asarray(drift, x.dtype))
+    seed = Streams(x, seeds, None if drift is None else jnp.asarray(drift, x.dtype))
     outs = _evaluate(closed.jaxpr, closed.consts, [seed], coefficients)
     values, firsts, seconds = [], [], []
     for out in outs:
         streams = out if isinstance(out, Streams) else Streams(out, (None,) * len(coefficients),
                                                                None)
+        streams = _densified(streams)
         values.append(streams.primal)
         firsts.append(jnp.stack([_dense(f, streams.primal) for f in streams.firsts])
                       if coefficients else jnp.zeros((0, *jnp.shape(streams.primal))))
@@ -146,6 +180,12 @@ def _propagate(eqn, inputs, coefficients):
         inner = eqn.params[_CALLS[name]]
         jaxpr, consts = (inner.jaxpr, inner.consts) if hasattr(inner, "consts") else (inner, [])
         return _evaluate(jaxpr, consts, inputs, coefficients)
+    if any(isinstance(a, Streams) and any(isinstance(f, AxisTangent) for f in a.firsts)
+           for a in inputs):
+        sparse = _sparse_linear(eqn, inputs, coefficients)
+        if sparse is not None:
+            return sparse
+        inputs = [_densified(a) if isinstance(a, Streams) else a for a in inputs]
     if not any(jnp.issubdtype(v.aval.dtype, jnp.inexact) for v in eqn.outvars):
         return _bind(eqn, *map(_primal, inputs))  # comparisons, floor, casts to int: no slope
     streamed = [i for i, a in enumerate(inputs) if isinstance(a, Streams)]
@@ -159,6 +199,90 @@ def _propagate(eqn, inputs, coefficients):
     if name in _ELEMENTWISE and len(inputs) == 1:
         return _elementwise(eqn, inputs[0], coefficients)
     return _general(eqn, inputs, coefficients)
+
+
+def _densified(a: Streams) -> Streams:
+    firsts = tuple(f.dense(a.primal.dtype) if isinstance(f, AxisTangent) else f
+                   for f in a.firsts)
+    return a._replace(firsts=firsts)
+
+
+def _sparse_linear(eqn, inputs, coefficients):
+    """The output Streams when every AxisTangent stream of the one streamed input stays sparse
+    (a scaling) or becomes a gathered row (a matmul with a weight); None when it cannot."""
+    positions = [i for i, a in enumerate(inputs) if isinstance(a, Streams)]
+    if any(inputs[i].primal.ndim != 1 for i in positions):
+        return None
+    if eqn.primitive.name == "select_n" and 0 not in positions:
+        maps = [_axis_select(inputs, k) for k in range(len(coefficients))]
+    elif len(positions) == 1:
+        firsts = inputs[positions[0]].firsts
+        maps = [_axis_map(eqn, inputs, positions[0], f) if isinstance(f, AxisTangent) else None
+                for f in firsts]
+    else:
+        return None
+    sparse = [any(isinstance(inputs[i].firsts[k], AxisTangent) for i in positions)
+              for k in range(len(coefficients))]
+    if any(s and m is None for s, m in zip(sparse, maps, strict=True)):
+        return None
+
+    def without_sparse(a):
+        return a._replace(firsts=tuple(None if s else f for s, f in zip(sparse, a.firsts,
+                                                                          strict=True)))
+
+    rest = _propagate(eqn, [without_sparse(a) if isinstance(a, Streams) else a for a in inputs],
+                      coefficients)
+    return rest._replace(firsts=tuple(m if s else r for s, m, r in zip(sparse, maps,
+                                                                       rest.firsts, strict=True)))
+
+
+def _axis_select(inputs, k):
+    """select_n(pred, *cases) of the k-th streams when they are the same axis (or zero): that
+    axis, its scale selected by pred at it; None otherwise."""
+    pred, cases = inputs[0], inputs[1:]
+    tangents = [c.firsts[k] if isinstance(c, Streams) else None for c in cases]
+    axes = [t for t in tangents if isinstance(t, AxisTangent)]
+    if not axes or any(t is not None and not isinstance(t, AxisTangent) for t in tangents) or \
+            any(t.index is not axes[0].index for t in axes):
+        return None
+    first = axes[0]
+    scales = [jnp.zeros_like(first.scale) if t is None else t.scale for t in tangents]
+    choice = pred if jnp.ndim(pred) == 0 else jnp.asarray(pred)[first.index]
+    return first._replace(scale=jax.lax.select_n(choice, *scales))
+
+
+def _axis_map(eqn, inputs, pos, t: AxisTangent):
+    """The image of the tangent `t` (at input `pos`, the others constant) under a linear
+    primitive: an AxisTangent, a dense array, or None (not handled: densify)."""
+    name = eqn.primitive.name
+    other = inputs[1 - pos] if len(inputs) == 2 else None
+
+    def entry(c):
+        c = jnp.asarray(c)
+        return c if c.ndim == 0 else c[t.index]
+
+    if name in ("add", "add_any") or (name == "sub" and pos == 0):
+        return t
+    if name == "sub" or name == "neg":
+        return t._replace(scale=-t.scale)
+    if name in ("copy", "copy_p", "reduce_precision"):
+        return t
+    if name == "convert_element_type":
+        return t._replace(scale=t.scale.astype(eqn.params["new_dtype"]))
+    if name == "mul" and jnp.ndim(other) in (0, 1):
+        return t._replace(scale=t.scale * entry(other))
+    if name == "div" and pos == 0 and jnp.ndim(other) in (0, 1):
+        return t._replace(scale=t.scale / entry(other))
+    if name == "dot_general":
+        (contract_lhs, contract_rhs), (batch_lhs, batch_rhs) = eqn.params["dimension_numbers"]
+        if batch_lhs or batch_rhs:
+            return None
+        mine, theirs = (contract_lhs, contract_rhs) if pos == 0 else (contract_rhs, contract_lhs)
+        if tuple(mine) != (0,) or len(theirs) != 1:
+            return None
+        row = jnp.take(other, t.index, axis=theirs[0])
+        return (t.scale * row).astype(eqn.outvars[0].aval.dtype)
+    return None
 
 
 def _bind(eqn, *args):

@@ -16,7 +16,10 @@ transposes (the reverse-over-reverse Hessian trace costs d reverse passes of a r
   `taylor_laplacian` cost.
 - `stde`: sparse stochastic Taylor derivative estimator (Shi et al., NeurIPS 2024, "Stochastic
   Taylor Derivative Estimator"): indices i_1..i_J drawn uniformly with replacement,
-  Delta u ~ (d / J) sum_j d2u/dx_{i_j}^2; unbiased, E = Delta u. J = `samples`.
+  Delta u ~ (d / J) sum_j d2u/dx_{i_j}^2; unbiased, E = Delta u. J = `samples`. As STDE
+  does, the sampled axes are gathered from the first layer's weight, never multiplied in as
+  one-hot tangents (`fused.axis_taylor_streams`): the cost of a sample does not grow with d
+  beyond that gather.
 - `hte`: Hutchinson's trace estimator by Taylor mode (Hutchinson 1989; HTE in Hu et al. 2024,
   "Hutchinson trace estimation for high-dimensional and high-order PDEs"): v_j Rademacher,
   Delta u ~ (1 / J) sum_j v_j^T H v_j; unbiased since E[v v^T] = I.
@@ -40,7 +43,7 @@ from jax import Array
 from jax.experimental import jet
 
 from adapinn.problems.derivatives import laplacian
-from adapinn.problems.fused import taylor_streams
+from adapinn.problems.fused import axis_taylor_streams, taylor_streams
 
 PointFunction = Callable[[Array], Array]
 METHODS = ("exact", "stde", "hte")
@@ -76,8 +79,10 @@ def stde_laplacian(u: PointFunction, x: Array, key: Array, samples: int) -> tupl
     """(u(x), (d / J) sum_j d2u/dx_{i_j}^2) with i_j ~ U{0..d-1} iid (STDE, module docstring)."""
     d = x.shape[0]
     axes = jax.random.randint(key, (samples,), 0, d)
-    value, seconds = directional_second(u, x, jax.nn.one_hot(axes, d, dtype=x.dtype))
-    return value, d * jnp.mean(seconds, axis=0)
+    # one axis jet per sample, the primal shared; no one-hot tangent is built: the first
+    # dense layer gathers the sampled rows of its weight (`fused.AxisTangent`)
+    seconds = jax.vmap(lambda i: axis_taylor_streams(u, x, i[None], (1.0,))[2])(axes)
+    return u(x), d * jnp.mean(seconds, axis=0)
 
 
 def hte_laplacian(u: PointFunction, x: Array, key: Array, samples: int) -> tuple[Array, Array]:
