@@ -166,6 +166,27 @@ def test_twobody_solution_vanishes_on_the_sphere_and_beats_nothing_trivially():
     assert trivial_baseline(twobody_poisson(dim=100, scale=True)) > 0.1
 
 
+def test_the_hard_boundary_model_vanishes_on_the_sphere_whatever_its_weights():
+    """twobody's default u = (1 - |x|^2) N(x) (Problem.output_transform, nn.OutputTransform):
+    the built model is zero on the sphere at initialisation and trains the PDE alone; the
+    soft variant keeps N and a boundary loss."""
+    from adapinn.experiments.build import build
+    from adapinn.experiments.presets import resolve
+    from adapinn.nn import OutputTransform
+
+    run = build(resolve("twobody_poisson", None, ["problem.dim=6", "network.width=8",
+                                                   "network.depth=2"]), with_reference=False)
+    assert isinstance(run.state.model, OutputTransform)
+    assert set(run.problem.conditions) == {"pde"}
+    sphere = RadialBall((0.0,) * 6, 1.0).boundary.sample(jax.random.key(0), 32)
+    inside = RadialBall((0.0,) * 6, 1.0).sample(jax.random.key(1), 32)
+    model = run.state.model
+    assert float(jnp.max(jnp.abs(jax.vmap(model)(sphere)))) < 1e-5
+    assert float(jnp.max(jnp.abs(jax.vmap(model)(inside)))) > 1e-3
+    soft = twobody_poisson(dim=6, hard_boundary=False)
+    assert set(soft.conditions) == {"pde", "bc"} and soft.output_transform is None
+
+
 def test_radial_ball_draws_a_uniform_radius():
     points = RadialBall((0.0,) * 50, 1.0).sample(jax.random.key(0), 4000)
     radius = np.linalg.norm(np.asarray(points), axis=1)

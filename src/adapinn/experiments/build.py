@@ -12,7 +12,7 @@ import optax
 from adapinn.errors import ConfigError
 from adapinn.experiments import registry
 from adapinn.experiments.config import RunConfig
-from adapinn.nn import build_network, pirate_ic_init
+from adapinn.nn import OutputTransform, build_network, pirate_ic_init
 from adapinn.problems.base import Problem, ReferenceData
 from adapinn.problems.data import load_reference
 from adapinn.problems.parameters import with_parameters
@@ -66,6 +66,8 @@ def _build(config: RunConfig, with_reference: bool, problem: Problem | None) -> 
                             k_net, box=(box.low, box.high))
     if config.network.pirate_ls_init:  # last layer fitted to the "ic" condition (nn.pirate)
         network = pirate_ic_init(network, problem, jax.random.fold_in(k_net, 0x1C))
+    if problem.output_transform is not None:  # a hard constraint (nn.transform)
+        network = OutputTransform(network, problem.output_transform)
     tc = config.train
     soap = tc.optimizer == "soap"
     options = {"precondition_frequency": tc.precondition_frequency} if soap else {}

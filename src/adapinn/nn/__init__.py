@@ -33,6 +33,7 @@ from adapinn.nn.pirate import (
 )
 from adapinn.nn.siren import Siren, siren_bound
 from adapinn.nn.spec import NetworkSpec
+from adapinn.nn.transform import OutputTransform
 
 __all__ = [
     "ACTIVATIONS",
@@ -45,6 +46,7 @@ __all__ = [
     "ModifiedMLP",
     "Network",
     "NetworkSpec",
+    "OutputTransform",
     "PeriodicEmbedding",
     "PirateBlock",
     "PirateNet",

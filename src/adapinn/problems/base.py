@@ -90,6 +90,9 @@ class Problem(eqx.Module):
             (a periodic embedding then enforces it).
         exact: optional exact solution for one point, `exact(x) -> (n_outputs,) or scalar`.
         reference: optional callable returning the `ReferenceData` to evaluate against.
+        output_transform: optional hard constraint `T(x, raw) -> output` applied to the
+            network's output (`adapinn.nn.OutputTransform`), e.g. a factor vanishing on the
+            boundary.
         diagnostics: optional `diagnostics(model) -> {name: float}`, quantities of interest
             computed from the trained model (e.g. drag and lift), added to summary.json.
         parameters: unknown coefficients {name: `Parameter`} (inverse problems, stored as
@@ -109,6 +112,8 @@ class Problem(eqx.Module):
     exact: Callable[[Array], Array] | None = eqx.field(static=True, default=None)
     reference: Callable[[], ReferenceData] | None = eqx.field(static=True, default=None)
     diagnostics: Callable[[Any], dict[str, float]] | None = eqx.field(static=True, default=None)
+    output_transform: Callable[[Array, Array], Array] | None = eqx.field(static=True,
+                                                                          default=None)
     parameters: tuple[tuple[str, Parameter], ...] = eqx.field(
         static=True, default=(), converter=lambda p: tuple(sorted(dict(p or {}).items()))
     )
