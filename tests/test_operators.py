@@ -28,7 +28,12 @@ from adapinn.problems.operators import (
     third_derivatives,
 )
 from adapinn.problems.reaction_diffusion_nd import reaction_diffusion_nd
-from adapinn.problems.twobody import trivial_baseline, twobody_exact, twobody_poisson
+from adapinn.problems.twobody import (
+    trivial_baseline,
+    twobody_exact,
+    twobody_exact_laplacian,
+    twobody_poisson,
+)
 from adapinn.samplers import Uniform
 from adapinn.train.trainer import Trainer
 from adapinn.weighting import FixedWeights
@@ -164,6 +169,17 @@ def test_twobody_solution_vanishes_on_the_sphere_and_beats_nothing_trivially():
     # the scaled version is not
     assert trivial_baseline(twobody_poisson(dim=100)) < 0.01
     assert trivial_baseline(twobody_poisson(dim=100, scale=True)) > 0.1
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_the_structured_two_body_laplacian_equals_the_generic_exact_one(scale):
+    """The O(d) Laplacian of u* the forcing uses = the generic exact Laplacian."""
+    dim = 9
+    points = RadialBall((0.0,) * dim, 1.0).sample(jax.random.key(2), 8)
+    generic = jax.vmap(lambda x: taylor_laplacian(twobody_exact(dim, 3, scale), x))(points)
+    mine = jax.vmap(twobody_exact_laplacian(dim, 3, scale))(points)
+    for a, b in zip(mine, generic, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_the_hard_boundary_model_vanishes_on_the_sphere_whatever_its_weights():
