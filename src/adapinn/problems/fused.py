@@ -208,8 +208,9 @@ def _densified(a: Streams) -> Streams:
 
 
 def _sparse_linear(eqn, inputs, coefficients):
-    """The output Streams when every AxisTangent stream of the one streamed input stays sparse
-    (a scaling) or becomes a gathered row (a matmul with a weight); None when it cannot."""
+    """The output Streams when every AxisTangent stream stays sparse (a scaling of the one
+    streamed input, or a select between streams of the same axis) or becomes a gathered row
+    (a matmul with a weight); None when it cannot (the caller densifies)."""
     positions = [i for i, a in enumerate(inputs) if isinstance(a, Streams)]
     if any(inputs[i].primal.ndim != 1 for i in positions):
         return None

@@ -49,6 +49,12 @@ def _pair(a, b):
     return jnp.sin(a + jnp.cos(b) + b * jnp.cos(a))
 
 
+def _pair_sum(x, c, factor):
+    """g(x) = sum_i c_i h(y_i, y_{i+1}), y = factor x: u* without its boundary factor."""
+    y = factor * x
+    return jnp.sum(jnp.asarray(c, x.dtype) * _pair(y[:-1], y[1:]))
+
+
 def _coefficients_and_factor(dim: int, seed: int, scale: bool) -> tuple[np.ndarray, float]:
     if dim < 2:
         raise ValueError(f"the two-body problems need dim >= 2, got {dim}")
@@ -60,8 +66,7 @@ def twobody_exact(dim: int, seed: int = 0, scale: bool = False) -> Callable:
     c, factor = _coefficients_and_factor(dim, seed, scale)
 
     def exact(x):
-        y = factor * x
-        return (1.0 - jnp.sum(x**2)) * jnp.sum(jnp.asarray(c, x.dtype) * _pair(y[:-1], y[1:]))
+        return (1.0 - jnp.sum(x**2)) * _pair_sum(x, c, factor)
 
     return exact
 
@@ -82,13 +87,9 @@ def twobody_exact_laplacian(dim: int, seed: int = 0, scale: bool = False) -> Cal
         hess = jax.hessian(lambda ab: _pair(ab[0], ab[1]))(jnp.stack([a, b]))
         return hess[0, 0] + hess[1, 1]
 
-    def g(x):
-        y = factor * x
-        return jnp.sum(jnp.asarray(c, x.dtype) * _pair(y[:-1], y[1:]))
-
     def value_and_laplacian(x):
         y = factor * x
-        g_value, g_grad = jax.value_and_grad(g)(x)
+        g_value, g_grad = jax.value_and_grad(_pair_sum)(x, c, factor)
         g_lap = factor**2 * jnp.sum(jnp.asarray(c, x.dtype)
                                     * jax.vmap(pair_laplacian)(y[:-1], y[1:]))
         bump = 1.0 - jnp.sum(x**2)
