@@ -185,3 +185,76 @@ def test_arm_state_compares_complete_configs(tmp_path):
     short["weighting"]["every"] = 7
     (folder / "config.yaml").write_text(yaml.safe_dump(short))
     assert arm_state(folder, config) == "resume"
+
+
+def test_equal_time_arms_get_the_reference_arms_training_time(tmp_path):
+    """--equal-time: uniform runs the steps, hardbank its training time; the report adds the
+    rel. L2 at given steps, the time to targets and the rank-correlation figure."""
+    out = tmp_path / "cmp"
+    p = compare("burgers", f"uniform,{HARDBANK}", budget_steps=20, overrides=TINY, out=out,
+                echo=lambda _: None, equal_time=True, at_steps=[10, 20, 10**6],
+                targets=[10.0, 1e-9])
+    assert set(p.status.values()) == {"ran"}
+    uniform, hardbank = p.arms
+    assert p.reference(uniform) is None and p.reference(hardbank) == uniform
+    ref = json.loads((out / "arms" / uniform.folder / "summary.json").read_text())
+    assert ref["steps_done"] == 20
+    config = p.configs[hardbank]
+    assert config.train.time_budget_s == ref["train_time_s"]
+    assert config.train.steps == UNBOUNDED_STEPS
+    text = (out / "report.md").read_text()
+    assert "uniform runs 20 steps, every other arm its training time" in text
+    head = next(line for line in text.splitlines() if line.startswith("| arm |"))
+    assert "rel. L2 @ step 10 | rel. L2 @ step 20 | rel. L2 @ step 1000000" in head
+    assert "time to 10 [s] | time to 1e-09 [s]" in head
+    row = [c.strip() for c in next(line for line in text.splitlines()
+                                    if line.startswith("| uniform |")).strip("|").split("|")]
+    at_10, at_20, at_never, t_easy, t_never = row[5:10]
+    assert "n/a" not in (at_10, at_20) and at_never == "n/a"  # the run never got there
+    assert float(t_easy) <= ref["train_time_s"] and t_never == "n/a (0/1)"
+    assert (out / "correlation.png").stat().st_size > 1000 and "correlation.png" in text
+
+
+def test_equal_time_needs_a_step_budget_and_a_finished_reference(tmp_path):
+    from adapinn.experiments.compare import equal_time_config
+
+    with pytest.raises(ConfigError, match="--equal-time needs --budget-steps"):
+        plan("burgers", "uniform,rad", budget_seconds=5.0, equal_time=True)
+    with pytest.raises(ConfigError, match="positive"):
+        plan("burgers", "uniform", budget_steps=5, at_steps=[0])
+    p = plan("burgers", "uniform,rad", budget_steps=5, overrides=TINY, equal_time=True)
+    assert equal_time_config(p.configs[p.arms[1]], tmp_path) is None  # no summary there
+    with pytest.raises(SystemExit):  # argparse: usage and the bad value
+        main(["compare", "burgers", "--samplers", "uniform", "--budget-steps", "5",
+              "--at-steps", "1x"])
+
+
+def test_arms_file_pairs_samplers_with_their_own_weightings(tmp_path):
+    arms = tmp_path / "arms.yaml"
+    arms.write_text("uniform: {sampler: uniform}\n"
+                    "hb: {sampler: {name: hardbank, p_max: 0.3, start_step: 0}}\n"
+                    "r3_rba:\n  sampler: r3\n  weighting:\n    name: chain\n    schemes:\n"
+                    "      - {name: fixed, weights: {ic: 2.0}}\n      - {name: rba}\n")
+    p = plan("burgers", None, seeds=2, budget_steps=20, overrides=TINY, arms_file=arms,
+             equal_time=True)
+    assert [a.folder for a in p.arms] == ["uniform__s0", "uniform__s1", "hb__s0", "hb__s1",
+                                          "r3_rba__s0", "r3_rba__s1"]
+    config = {a.folder: c for a, c in p.configs.items()}
+    assert config["hb__s1"].sampler.options["p_max"] == 0.3
+    schemes = config["r3_rba__s0"].weighting.options["schemes"]
+    assert [s["name"] for s in schemes] == ["fixed", "rba"]
+    assert schemes[0]["weights"] == {"ic": 2.0}
+    assert config["uniform__s0"].weighting.name == "fixed"  # burgers.yaml's own weighting
+    by_folder = {a.folder: a for a in p.arms}
+    assert p.reference(by_folder["r3_rba__s1"]) == by_folder["uniform__s1"]
+    with pytest.raises(ConfigError, match="either as --samplers"):
+        plan("burgers", "uniform", budget_steps=20, arms_file=arms)
+    for text, message in [("a: {weighting: fixed}", "needs a 'sampler'"),
+                          ("a: {sampler: {p_max: 1}}", "registry name or a mapping"),
+                          ("- uniform", "must map arm names"),
+                          ("a: {sampler: nosuch}", "unknown sampler")]:
+        arms.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            plan("burgers", None, budget_steps=20, arms_file=arms)
+    with pytest.raises(ConfigError, match="not found"):
+        plan("burgers", None, budget_steps=20, arms_file=tmp_path / "missing.yaml")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from adapinn.errors import ConfigError
@@ -42,20 +43,37 @@ def _compare(args) -> int:
 
     plan = compare(args.config, args.samplers, args.weightings, args.seeds, args.budget_steps,
                    args.budget_seconds, args.set or [], args.preset, args.out,
-                   command=shlex.join(["adapinn", *sys.argv[1:]]))
+                   command=shlex.join(["adapinn", *sys.argv[1:]]),
+                   equal_time=args.equal_time, at_steps=args.at_steps or (),
+                   targets=args.targets or (), arms_file=args.arms)
     failed = [a.folder for a, status in plan.status.items() if status == "failed"]
     if failed:
         print(f"adapinn: {len(failed)} arm(s) failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
 
 
+def _numbers(kind: type) -> Callable[[str], list]:
+    """An argparse type: '1e-3,2e-4' -> [0.001, 0.0002] (with `kind` float)."""
+    def parse(text: str) -> list:
+        try:
+            return [kind(float(t)) for t in text.split(",") if t.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a comma list of numbers, e.g. 30000,50000") from None
+    return parse
+
+
 def _compare_parser(sub) -> None:
     """`adapinn compare`: samplers x weightings x seeds on equal step or time budgets."""
     cmp = sub.add_parser("compare", help="compare samplers on equal step or time budgets")
     cmp.add_argument("config", help="packaged config name or a YAML file (the problem)")
-    cmp.add_argument("--samplers", required=True, metavar="LIST",
-                     help="comma list of samplers, each NAME or NAME:key=value:..., "
-                          "e.g. uniform,hardbank:start_step=0,rad")
+    arms = cmp.add_mutually_exclusive_group(required=True)
+    arms.add_argument("--samplers", metavar="LIST",
+                      help="comma list of samplers, each NAME or NAME:key=value:..., "
+                           "e.g. uniform,hardbank:start_step=0,rad")
+    arms.add_argument("--arms", metavar="FILE",
+                      help="YAML file: arm name -> {sampler: ..., weighting: ...} (arms that "
+                           "differ in more than the sampler); replaces --samplers/--weightings")
     cmp.add_argument("--weightings", metavar="LIST",
                      help="comma list of weightings (default: the config's)")
     cmp.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds 0..N-1")
@@ -65,6 +83,13 @@ def _compare_parser(sub) -> None:
                              "fitted to S unless --set)")
     budget.add_argument("--budget-seconds", type=float, metavar="T",
                         help="training seconds per arm (compute-normalised)")
+    cmp.add_argument("--equal-time", action="store_true",
+                     help="with --budget-steps S: the first sampler runs S steps, every other "
+                          "arm gets its training time (same weighting and seed)")
+    cmp.add_argument("--at-steps", type=_numbers(int), metavar="LIST",
+                     help="report rel. L2 at these steps too, e.g. 30000,50000,90000")
+    cmp.add_argument("--targets", type=_numbers(float), metavar="LIST",
+                     help="report the training time to reach these rel. L2, e.g. 1e-3,2e-4")
     cmp.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a config key in every arm (repeatable); the L-BFGS "
                           "finish is off unless --set train.lbfgs_steps=N")

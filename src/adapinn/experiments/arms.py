@@ -41,15 +41,18 @@ class Spec:
 
 @dataclass(frozen=True)
 class Arm:
-    """One run of the comparison."""
+    """One run of the comparison; `name` labels an arm of an arms file (`compare.load_arms`)."""
 
     sampler: Spec
     weighting: Spec | None
     seed: int
+    name: str | None = None
 
     @property
     def group(self) -> str:
         """What the arm compares (seeds are replicates of a group)."""
+        if self.name is not None:
+            return self.name
         if self.weighting is None:
             return self.sampler.label
         return f"{self.sampler.label} / {self.weighting.label}"
@@ -69,5 +72,22 @@ class Plan:
     configs: dict[Arm, RunConfig]
     budget_steps: int | None = None
     budget_seconds: float | None = None
+    equal_time: bool = False
+    """With budget_steps: the first sampler's arms run the steps, every other arm gets the
+    training time of the first sampler's arm with its weighting and seed (`compare`)."""
+    at_steps: tuple[int, ...] = ()
+    """Extra report columns: rel. L2 at these steps."""
+    targets: tuple[float, ...] = ()
+    """Extra report columns: training seconds until rel. L2 first reached each target."""
     command: str = ""
     status: dict[Arm, str] = field(default_factory=dict)
+
+    def reference(self, arm: Arm) -> Arm | None:
+        """The arm whose training time is `arm`'s budget under `equal_time`: the first
+        group's arm with the same seed (and weighting, where it has one); None for those
+        arms themselves and without `equal_time`."""
+        first = [a for a in self.arms if a.group == self.arms[0].group]
+        if not self.equal_time or arm in first:
+            return None
+        same_seed = [a for a in first if a.seed == arm.seed]
+        return next((a for a in same_seed if a.weighting == arm.weighting), same_seed[0])

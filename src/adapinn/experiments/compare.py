@@ -10,6 +10,15 @@ An entry of --samplers / --weightings is a registry name optionally followed by 
 can be compared. Options of the whole comparison (`--set`) apply to every arm after the arm's
 sampler and weighting names, before the arm's own options.
 
+Arms that differ in more than one registry entry (e.g. R3 with RBA weights chained to the
+config's own) come from a YAML file instead, `--arms FILE` (`load_arms`): a mapping from arm
+name to its `sampler` and optional `weighting` sections, each a registry name or a mapping
+with `name` and options (lists and nested mappings allowed):
+
+    uniform: {sampler: uniform}
+    hardbank_iw: {sampler: {name: hardbank, importance_weights: true}}
+    rba: {sampler: r3, weighting: {name: chain, schemes: [{name: causal}, {name: rba}]}}
+
 Rules that keep the arms comparable and the report filled in:
 - The L-BFGS finish is off in every arm (`train.lbfgs_steps=0`) unless the command sets it,
   `--set train.lbfgs_steps=N`; then the report says so (a time budget then includes it).
@@ -25,10 +34,17 @@ Every arm is its own run folder `OUT/arms/NAME` and runs in a fresh subprocess
 continues: an arm whose summary.json exists with the same config is skipped, an interrupted
 one is resumed from its checkpoint (`--resume`), the others start. The arms share JAX's
 persistent compilation cache in OUT/.jax_cache (compile time is not part of the budgets).
+
+Equal time anchored on a reference (`--budget-steps S --equal-time`, seed 000's protocol): the
+first sampler's arms run S steps; every other arm's time budget is the training time of the
+first sampler's arm with the same weighting and seed (`train.time_budget_s`, steps
+unbounded), read from its summary when the arm starts, so an adaptive sampler buys its
+overhead with fewer steps. The first sampler's arms run first.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -61,6 +77,46 @@ from adapinn.train import loggers
 def split_list(text: str | None) -> list[Spec]:
     """'a,b:k=1' -> [Spec('a'), Spec('b', ('k=1',))]; None or '' -> []."""
     return [Spec.parse(t) for t in (text or "").split(",") if t.strip()]
+
+
+def _section_spec(arm: str, section: str, value: object) -> Spec:
+    """An arms-file section ('uniform' or {name: hardbank, p_max: 0.3}) as a Spec whose
+    options are key=JSON (JSON is YAML, so lists and mappings survive the override parser)."""
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise ConfigError(f"arm {arm!r}: {section} must be a registry name or a mapping with "
+                          f"'name', e.g. {section}: {{name: hardbank, p_max: 0.3}}; got "
+                          f"{value!r}")
+    options = {k: v for k, v in value.items() if k != "name"}
+    return Spec(value["name"], tuple(f"{k}={json.dumps(v)}" for k, v in options.items()))
+
+
+def load_arms(path: str | Path) -> list[tuple[str, Spec, Spec | None]]:
+    """(name, sampler, weighting or None) per arm of an arms file, in the file's order."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"arms file {str(path)!r} not found")
+    try:
+        entries = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"arms file {str(path)!r} is not valid YAML: {err}") from None
+    if not isinstance(entries, dict) or not entries:
+        raise ConfigError(f"arms file {str(path)!r} must map arm names to sections, e.g. "
+                          "'uniform: {sampler: uniform}'")
+    arms = []
+    for name, body in entries.items():
+        if not isinstance(body, dict) or "sampler" not in body or set(body) - {"sampler",
+                                                                               "weighting"}:
+            raise ConfigError(f"arm {name!r} in {str(path)!r} needs a 'sampler' and at most a "
+                              f"'weighting' section; got {body!r}")
+        weighting = body.get("weighting")
+        arms.append((str(name), _section_spec(name, "sampler", body["sampler"]),
+                     None if weighting is None else _section_spec(name, "weighting",
+                                                                  weighting)))
+    return arms
 
 
 def budget_overrides(steps: int | None, seconds: float | None) -> list[str]:
@@ -180,26 +236,56 @@ def _check_options(config: RunConfig) -> None:
     registry.build_weighting(config)
 
 
-def plan(problem: str, samplers: str, weightings: str | None = None, seeds: int = 1,
+def plan(problem: str, samplers: str | None, weightings: str | None = None, seeds: int = 1,
          budget_steps: int | None = None, budget_seconds: float | None = None,
          overrides: Sequence[str] = (), preset: str | None = None,
-         group: str | None = None) -> Plan:
+         group: str | None = None, equal_time: bool = False,
+         at_steps: Sequence[int] = (), targets: Sequence[float] = (),
+         arms_file: str | Path | None = None) -> Plan:
     """Resolve every arm's config (a config error, or a tracker of `train.loggers` that is not
-    installed, surfaces before anything runs); `group` groups the arms' tracker runs."""
+    installed, surfaces before anything runs); `group` groups the arms' tracker runs.
+    `equal_time`, `at_steps` and `targets`: see `Plan`; `arms_file` replaces `samplers` and
+    `weightings` (`load_arms`)."""
     sampler_specs, weighting_specs = split_list(samplers), split_list(weightings)
-    if not sampler_specs:
+    if arms_file is not None and (sampler_specs or weighting_specs):
+        raise ConfigError("give the arms either as --samplers/--weightings or as --arms FILE")
+    if arms_file is None and not sampler_specs:
         raise ConfigError("--samplers needs at least one sampler, e.g. uniform,hardbank")
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}")
     budget = budget_overrides(budget_steps, budget_seconds)
-    arms = [Arm(s, w, seed) for s in sampler_specs for w in (weighting_specs or [None])
-            for seed in range(seeds)]
+    if equal_time and budget_steps is None:
+        raise ConfigError("--equal-time needs --budget-steps S: the first sampler's arms run "
+                          "S steps and every other arm gets their training time")
+    if any(s <= 0 for s in at_steps) or any(t <= 0 for t in targets):
+        raise ConfigError("--at-steps and --targets take positive numbers, e.g. "
+                          "--at-steps 30000,50000 --targets 1e-3,2e-4")
+    if arms_file is not None:
+        arms = [Arm(s, w, seed, name) for name, s, w in load_arms(arms_file)
+                for seed in range(seeds)]
+    else:
+        arms = [Arm(s, w, seed) for s in sampler_specs for w in (weighting_specs or [None])
+                for seed in range(seeds)]
     if len({a.folder for a in arms}) != len(arms):
         raise ConfigError("two arms share a name; list each sampler/weighting variant once")
     configs = {a: arm_config(problem, a, preset, overrides, budget, group, budget_steps)
                for a in arms}
     loggers.check_available(dict.fromkeys(n for c in configs.values() for n in c.train.loggers))
-    return Plan(problem, arms, configs, budget_steps, budget_seconds)
+    return Plan(problem, arms, configs, budget_steps, budget_seconds, equal_time,
+                tuple(sorted(at_steps)), tuple(sorted(targets, reverse=True)))
+
+
+def equal_time_config(config: RunConfig, reference_folder: Path) -> RunConfig | None:
+    """`config` with the training time of the finished run in `reference_folder` as its time
+    budget and unbounded steps; None when that run has no summary."""
+    summary = reference_folder / "summary.json"
+    if not summary.exists():
+        return None
+    seconds = float(json.loads(summary.read_text())["train_time_s"])
+    config = config.model_copy(deep=True)
+    config.train.time_budget_s = seconds
+    config.train.steps = UNBOUNDED_STEPS
+    return config
 
 
 def arm_state(folder: Path, config: RunConfig) -> str:
@@ -245,22 +331,33 @@ def run_arm(folder: Path, config: RunConfig, cache: Path | None = None) -> str:
     return "resumed" if state == "resume" else "ran"
 
 
-def compare(problem: str, samplers: str, weightings: str | None = None, seeds: int = 1,
+def compare(problem: str, samplers: str | None, weightings: str | None = None, seeds: int = 1,
             budget_steps: int | None = None, budget_seconds: float | None = None,
             overrides: Sequence[str] = (), preset: str | None = None,
             out: Path | str | None = None, echo: Callable[[str], None] = print,
-            command: str = "") -> Plan:
+            command: str = "", equal_time: bool = False, at_steps: Sequence[int] = (),
+            targets: Sequence[float] = (), arms_file: str | Path | None = None) -> Plan:
     """Plan, run every arm in turn (resumable), and write OUT/report.md; returns the plan
     with each arm's status."""
     out = Path(out or Path("runs") / f"compare-{Path(problem).stem}")
     p = plan(problem, samplers, weightings, seeds, budget_steps, budget_seconds,
-             overrides, preset, group=out.resolve().name)
+             overrides, preset, group=out.resolve().name, equal_time=equal_time,
+             at_steps=at_steps, targets=targets, arms_file=arms_file)
     p.command = command
     for line in budget_warnings(p):
         echo(line)
     _make_folder(out / ARMS)
     for i, arm in enumerate(p.arms, 1):
         echo(f"[{i}/{len(p.arms)}] {arm.folder} ...")
+        reference = p.reference(arm)
+        if reference is not None:
+            config = equal_time_config(p.configs[arm], out / ARMS / reference.folder)
+            if config is None:
+                p.status[arm] = "failed"
+                echo(f"[{i}/{len(p.arms)}] {arm.folder}: not run, its reference arm "
+                     f"{reference.folder} has no summary (it failed: see its run.log)")
+                continue
+            p.configs[arm] = config
         p.status[arm] = run_arm(out / ARMS / arm.folder, p.configs[arm], out / CACHE)
         echo(f"[{i}/{len(p.arms)}] {arm.folder}: {p.status[arm]}")
         if p.status[arm] == "failed":

@@ -5,7 +5,11 @@ snapshots of where each sampler put its points over the error map at that step.
 Columns: rel. L2 at 1/4, 1/2 and 3/4 of the budget (the last evaluation at or before it, in
 steps or in training seconds), final and best rel. L2, steps done, training time (Adam +
 L-BFGS, compile and evaluation excluded), ms per Adam step, overhead = (s/step) / (s/step of
-the uniform arm with the same weighting and seed), peak RSS of the arm's process.
+the uniform arm with the same weighting and seed), peak RSS of the arm's process. Asked for
+with `Plan.at_steps` / `Plan.targets`: rel. L2 at given steps, and the training time until
+rel. L2 first reached a target (mean over the seeds that reached it, "k/n" when not all did).
+Where the runs logged `rank_corr_residual_error` (Spearman rho between |r| and the pointwise
+error, `train.evaluate`), a figure draws it against steps.
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ class Result:
         rows = [r for r in self.rows if r.get("rel_l2") is not None and r[key] <= limit]
         return rows[-1]["rel_l2"] if rows else None
 
+    def time_to(self, target: float) -> float | None:
+        """Training seconds at the first evaluation with rel. L2 <= target (None if never)."""
+        return next((r["wall_time_s"] for r in self.rows
+                     if r.get("rel_l2") is not None and r["rel_l2"] <= target), None)
+
 
 def load(out: Path, plan: Plan) -> list[Result]:
     """Results of the arms that have a summary (failed or missing arms are left out)."""
@@ -70,17 +79,33 @@ def _stat(values: list[float | None], fmt: str = "{:.3e}") -> str:
     return f"{fmt.format(np.mean(vals))} ± {fmt.format(np.std(vals, ddof=1))}"
 
 
+def _reached(times: list[float | None]) -> str:
+    """Mean ± std of the times of the seeds that reached a target, 'k/n' when not all did."""
+    cell = _stat(times, "{:.0f}")
+    done = sum(t is not None for t in times)
+    return cell if done == len(times) else f"{cell} ({done}/{len(times)})"
+
+
 def _overhead(result: Result, results: list[Result]) -> float | None:
-    """(s/step) / (s/step of uniform with the same weighting and seed)."""
-    base = [r for r in results if r.arm.sampler.label == "uniform"
-            and r.arm.weighting == result.arm.weighting and r.arm.seed == result.arm.seed]
+    """(s/step) / (s/step of uniform with the same seed and weighting; for an arm of an
+    arms file whose weighting no uniform arm shares, the uniform arm with the config's)."""
+    uniform = [r for r in results if r.arm.sampler.label == "uniform"
+               and r.arm.seed == result.arm.seed]
+    base = ([r for r in uniform if r.arm.weighting == result.arm.weighting]
+            or [r for r in uniform if result.arm.name is not None and r.arm.weighting is None])
     if not base or not base[0].seconds_per_step or not result.seconds_per_step:
         return None
     return result.seconds_per_step / base[0].seconds_per_step
 
 
 def _budget(plan: Plan, results: list[Result]) -> tuple[str, float]:
-    """('step', S) or ('wall_time_s', T): the axis and size of the budget."""
+    """('step', S) or ('wall_time_s', T): the axis and size of the budget (with equal_time,
+    the reference arms' mean training time)."""
+    if plan.equal_time:
+        times = [r.summary["train_time_s"] for r in results
+                 if r.arm.group == plan.arms[0].group]
+        if times:
+            return "wall_time_s", round(float(np.mean(times)))
     if plan.budget_seconds is not None:
         return "wall_time_s", float(plan.budget_seconds)
     if plan.budget_steps is not None:
@@ -94,6 +119,8 @@ def table(plan: Plan, results: list[Result]) -> str:
     unit = "s" if key == "wall_time_s" else ""
     marks = [f"{size * f:g}{unit}" for f in FRACTIONS]
     head = (["arm", "seeds"] + [f"rel. L2 @ {m}" for m in marks]
+            + [f"rel. L2 @ step {s}" for s in plan.at_steps]
+            + [f"time to {t:g} [s]" for t in plan.targets]
             + ["final rel. L2", "best rel. L2", "steps", "train time [s]", "ms/step",
                "overhead vs uniform", "peak RSS [MB]"])
     coefficients = sorted({n for r in results for n in r.summary.get("parameters", {})})
@@ -106,6 +133,9 @@ def table(plan: Plan, results: list[Result]) -> str:
             continue
         cells = [group, str(len(rs))]
         cells += [_stat([r.at(key, size * f) for r in rs]) for f in FRACTIONS]
+        cells += [_stat([r.at("step", s) if r.summary.get("steps_done", 0) >= s else None
+                         for r in rs]) for s in plan.at_steps]
+        cells += [_reached([r.time_to(t) for r in rs]) for t in plan.targets]
         cells += [_stat([r.summary.get(k) for r in rs]) for k in ("rel_l2", "best_rel_l2")]
         cells += [_stat([r.summary.get("steps_done") for r in rs], "{:.0f}"),
                   _stat([r.summary.get("train_time_s") for r in rs], "{:.1f}"),
@@ -142,6 +172,41 @@ def convergence(results: list[Result], key: str, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+CORRELATION = "rank_corr_residual_error"
+SMOOTH = 9
+"""The correlation figure draws the running mean over this many evaluations."""
+
+
+def correlation_figure(results: list[Result], path: Path) -> bool:
+    """Spearman rho(|r|, pointwise error) against steps, one colour per group; False (and no
+    file) when no run logged it."""
+    series = [(r, [(row["step"], row[CORRELATION]) for row in r.rows
+                   if row.get(CORRELATION) is not None]) for r in results]
+    series = [(r, s) for r, s in series if s]
+    if not series:
+        return False
+    groups = list(dict.fromkeys(r.arm.group for r, _ in series))
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = new_figure((7, 4.2))
+    ax = fig.subplots()
+    for r, s in series:
+        i = groups.index(r.arm.group)
+        first = r is next(x for x, _ in series if x.arm.group == r.arm.group)
+        steps, rho = np.array(s).T
+        window = min(SMOOTH, len(rho))
+        smooth = np.convolve(rho, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1:], smooth, color=colours[i % len(colours)], alpha=0.85,
+                lw=1.2, label=r.arm.group if first else None)
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set(xlabel="step", ylabel="Spearman rho(|residual|, |error|)", ylim=(-1, 1))
+    ax.set_title(f"Does the residual point at the error? (evaluation set, running mean of "
+                 f"{SMOOTH} evaluations)", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    return True
+
+
 def _pick(snaps: list[dict]) -> list[dict]:
     """Up to SNAPSHOT_COLUMNS snapshots: first, middle, last."""
     if len(snaps) <= SNAPSHOT_COLUMNS:
@@ -150,13 +215,14 @@ def _pick(snaps: list[dict]) -> list[dict]:
     return [snaps[i] for i in idx]
 
 
-def snapshot_figure(results: list[Result], path: Path) -> bool:
-    """Points of the first seed of each group over |u - u_ref| at the same step."""
+def snapshot_figure(results: list[Result], path: Path) -> str | None:
+    """Points of the first seed of each group over |u - u_ref| at the same step (where the
+    snapshot has an error map); returns the figure's caption, None when nothing to draw."""
     firsts = list({r.arm.group: r for r in reversed(results)}.values())[::-1]
     panels = [(r, _pick(snapshots.load(r.folder))) for r in firsts]
     panels = [(r, s) for r, s in panels if s]
     if not panels:
-        return False
+        return None
     cols = max(len(s) for _, s in panels)
     fig = new_figure((3.6 * cols, 2.9 * len(panels)))
     axes = fig.subplots(len(panels), cols, squeeze=False)
@@ -170,7 +236,11 @@ def snapshot_figure(results: list[Result], path: Path) -> bool:
             title = r.arm.group if len(r.arm.group) <= 44 else r.arm.group[:41] + "..."
             ax.set_title(f"{title}, step {int(snaps[col]['step'])}", fontsize=7)
     fig.savefig(path, dpi=100)
-    return True
+    on_error = all("axis0" in s or "error_points" in s for _, snaps in panels for s in snaps)
+    where = ("over the absolute error at that step" if on_error else
+             "in the plane of the first two inputs (no error map: the reference is not on a "
+             "2-D grid)")
+    return f"Where the samplers put their points (a drawn batch, subsampled) {where}:"
 
 
 def _snapshot_panel(fig, ax, snap: dict) -> None:
@@ -204,9 +274,10 @@ def write(out: Path, plan: Plan) -> Path:
     results = load(out, plan)
     convergence(results, "step", out / "convergence_steps.png")
     convergence(results, "wall_time_s", out / "convergence_time.png")
-    has_snaps = snapshot_figure(results, out / "snapshots.png")
+    snaps_caption = snapshot_figure(results, out / "snapshots.png")
+    has_corr = correlation_figure(results, out / "correlation.png")
     path = out / "report.md"
-    path.write_text(_markdown(plan, results, has_snaps))
+    path.write_text(_markdown(plan, results, snaps_caption, has_corr))
     return path
 
 
@@ -224,8 +295,13 @@ def _lbfgs_note(plan: Plan) -> str:
             "steps; train time includes it.")
 
 
-def _markdown(plan: Plan, results: list[Result], has_snaps: bool) -> str:
-    if plan.budget_seconds is not None:
+def _markdown(plan: Plan, results: list[Result], snaps_caption: str | None,
+              has_corr: bool = False) -> str:
+    if plan.equal_time:
+        budget = (f"equal training time: {plan.arms[0].group} runs "
+                  f"{plan.budget_steps} steps, every other arm its training time (same "
+                  "weighting and seed)")
+    elif plan.budget_seconds is not None:
         budget = f"equal training time: {plan.budget_seconds:g} s per arm"
     else:
         budget = f"equal steps: {plan.budget_steps} per arm"
@@ -240,9 +316,12 @@ def _markdown(plan: Plan, results: list[Result], has_snaps: bool) -> str:
              "machine; peak RSS is each arm's own process.", "",
              "![rel. L2 vs steps](convergence_steps.png)", "",
              "![rel. L2 vs training time](convergence_time.png)", ""]
-    if has_snaps:
-        parts += ["Where the samplers put their points (a drawn batch, subsampled) over the "
-                  "absolute error at that step:", "", "![snapshots](snapshots.png)", ""]
+    if snaps_caption:
+        parts += [snaps_caption, "", "![snapshots](snapshots.png)", ""]
+    if has_corr:
+        parts += ["Rank correlation between the residual and the error over training (1: the "
+                  "largest residuals sit where the error is largest):", "",
+                  "![rank correlation](correlation.png)", ""]
     if failed:
         parts += ["Failed arms (see their run.log): " + ", ".join(failed), ""]
     return "\n".join(parts)
