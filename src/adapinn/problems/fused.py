@@ -45,25 +45,29 @@ PointFunction = Callable[[Array], Any]
 
 
 class Streams(NamedTuple):
-    """A value that depends on the input: primal, K first derivatives, L of it (None: 0)."""
+    """A value that depends on the input: the primal, its K first derivatives stacked on a
+    leading axis, (K, *primal.shape) (or an `AxisTangent`; None: all 0), and L of it (None: 0).
+    Stacked streams keep the traced program the same size for any K: a linear map of the K
+    first streams is one batched operation (`jax.vmap` of the primitive), not K copies."""
 
     primal: Array
-    firsts: tuple[Array | AxisTangent | None, ...]
+    firsts: Array | AxisTangent | None
     second: Array | None
 
 
 class AxisTangent(NamedTuple):
-    """The tangent `scale * e_index` of a point of dimension `size`, never built densely: a
-    constant scaling keeps it sparse and a matmul with a weight gathers that weight's row
-    (`W^T e_i = W[i]`), so an axis direction costs O(width) in the first dense layer instead
-    of O(d * width). Any other primitive sees it densified. `index` may be a tracer."""
+    """The K tangents `scale_k * e_{index_k}` of a point of dimension `size`, never built
+    densely: a constant scaling keeps them sparse and a matmul with a weight gathers that
+    weight's rows (`W^T e_i = W[i]`), so an axis direction costs O(width) in the first dense
+    layer instead of O(d * width). Any other primitive sees them densified. `index` (K,) may
+    be a tracer."""
 
     index: Array
     scale: Array
     size: int
 
     def dense(self, dtype) -> Array:
-        return jax.nn.one_hot(self.index, self.size, dtype=dtype) * self.scale
+        return jax.nn.one_hot(self.index, self.size, dtype=dtype) * self.scale[:, None]
 
 
 def taylor_streams(u: PointFunction, x: Array, directions: Array, coefficients: Sequence[float],
@@ -76,7 +80,7 @@ def taylor_streams(u: PointFunction, x: Array, directions: Array, coefficients: 
     if directions.ndim != 2 or directions.shape != (len(coefficients), x.shape[0]):
         raise ValueError(f"directions must be (K, {x.shape[0]}) with K = len(coefficients) "
                          f"= {len(coefficients)}; got {directions.shape}")
-    return _streams(u, x, tuple(directions), coefficients, drift)
+    return _streams(u, x, directions if coefficients else None, coefficients, drift)
 
 
 def axis_taylor_streams(u: PointFunction, x: Array, axes: Array, coefficients: Sequence[float]
@@ -89,8 +93,7 @@ def axis_taylor_streams(u: PointFunction, x: Array, axes: Array, coefficients: S
     if axes.shape != (len(coefficients),):
         raise ValueError(f"axes must be ({len(coefficients)},) like the coefficients, got "
                          f"{axes.shape}")
-    seeds = tuple(AxisTangent(axes[k], jnp.ones((), x.dtype), x.shape[0])
-                  for k in range(len(coefficients)))
+    seeds = AxisTangent(axes, jnp.ones(axes.shape, x.dtype), x.shape[0]) if coefficients else None
     return _streams(u, x, seeds, coefficients, None)
 
 
@@ -100,12 +103,9 @@ def _streams(u, x, seeds, coefficients, drift):
     outs = _evaluate(closed.jaxpr, closed.consts, [seed], coefficients)
     values, firsts, seconds = [], [], []
     for out in outs:
-        streams = out if isinstance(out, Streams) else Streams(out, (None,) * len(coefficients),
-                                                               None)
-        streams = _densified(streams)
+        streams = _densified(out if isinstance(out, Streams) else Streams(out, None, None))
         values.append(streams.primal)
-        firsts.append(jnp.stack([_dense(f, streams.primal) for f in streams.firsts])
-                      if coefficients else jnp.zeros((0, *jnp.shape(streams.primal))))
+        firsts.append(_stacked(streams, len(coefficients)))
         seconds.append(_dense(streams.second, streams.primal))
     tree = jax.tree_util.tree_structure(out_shape)
     return tuple(jax.tree_util.tree_unflatten(tree, leaves) for leaves in (values, firsts, seconds))
@@ -180,8 +180,7 @@ def _propagate(eqn, inputs, coefficients):
         inner = eqn.params[_CALLS[name]]
         jaxpr, consts = (inner.jaxpr, inner.consts) if hasattr(inner, "consts") else (inner, [])
         return _evaluate(jaxpr, consts, inputs, coefficients)
-    if any(isinstance(a, Streams) and any(isinstance(f, AxisTangent) for f in a.firsts)
-           for a in inputs):
+    if any(isinstance(a, Streams) and isinstance(a.firsts, AxisTangent) for a in inputs):
         sparse = _sparse_linear(eqn, inputs, coefficients)
         if sparse is not None:
             return sparse
@@ -202,46 +201,36 @@ def _propagate(eqn, inputs, coefficients):
 
 
 def _densified(a: Streams) -> Streams:
-    firsts = tuple(f.dense(a.primal.dtype) if isinstance(f, AxisTangent) else f
-                   for f in a.firsts)
-    return a._replace(firsts=firsts)
+    if isinstance(a.firsts, AxisTangent):
+        return a._replace(firsts=a.firsts.dense(a.primal.dtype))
+    return a
 
 
 def _sparse_linear(eqn, inputs, coefficients):
-    """The output Streams when every AxisTangent stream stays sparse (a scaling of the one
-    streamed input, or a select between streams of the same axis) or becomes a gathered row
-    (a matmul with a weight); None when it cannot (the caller densifies)."""
+    """The output Streams when the AxisTangent streams stay sparse (a scaling of the one
+    streamed input, or a select between streams of the same axes) or become gathered rows
+    (a matmul with a weight); None when they cannot (the caller densifies)."""
     positions = [i for i, a in enumerate(inputs) if isinstance(a, Streams)]
     if any(inputs[i].primal.ndim != 1 for i in positions):
         return None
     if eqn.primitive.name == "select_n" and 0 not in positions:
-        maps = [_axis_select(inputs, k) for k in range(len(coefficients))]
+        firsts = _axis_select(inputs)
     elif len(positions) == 1:
-        firsts = inputs[positions[0]].firsts
-        maps = [_axis_map(eqn, inputs, positions[0], f) if isinstance(f, AxisTangent) else None
-                for f in firsts]
+        firsts = _axis_map(eqn, inputs, positions[0], inputs[positions[0]].firsts)
     else:
         return None
-    sparse = [any(isinstance(inputs[i].firsts[k], AxisTangent) for i in positions)
-              for k in range(len(coefficients))]
-    if any(s and m is None for s, m in zip(sparse, maps, strict=True)):
+    if firsts is None:
         return None
-
-    def without_sparse(a):
-        return a._replace(firsts=tuple(None if s else f for s, f in zip(sparse, a.firsts,
-                                                                          strict=True)))
-
-    rest = _propagate(eqn, [without_sparse(a) if isinstance(a, Streams) else a for a in inputs],
-                      coefficients)
-    return rest._replace(firsts=tuple(m if s else r for s, m, r in zip(sparse, maps,
-                                                                       rest.firsts, strict=True)))
+    rest = _propagate(eqn, [a._replace(firsts=None) if isinstance(a, Streams) else a
+                            for a in inputs], coefficients)
+    return rest._replace(firsts=firsts)
 
 
-def _axis_select(inputs, k):
-    """select_n(pred, *cases) of the k-th streams when they are the same axis (or zero): that
-    axis, its scale selected by pred at it; None otherwise."""
+def _axis_select(inputs):
+    """select_n(pred, *cases) of the first streams when they are the same axes (or zero):
+    those axes, their scales selected by pred at them; None otherwise."""
     pred, cases = inputs[0], inputs[1:]
-    tangents = [c.firsts[k] if isinstance(c, Streams) else None for c in cases]
+    tangents = [c.firsts if isinstance(c, Streams) else None for c in cases]
     axes = [t for t in tangents if isinstance(t, AxisTangent)]
     if not axes or any(t is not None and not isinstance(t, AxisTangent) for t in tangents) or \
             any(t.index is not axes[0].index for t in axes):
@@ -253,8 +242,8 @@ def _axis_select(inputs, k):
 
 
 def _axis_map(eqn, inputs, pos, t: AxisTangent):
-    """The image of the tangent `t` (at input `pos`, the others constant) under a linear
-    primitive: an AxisTangent, a dense array, or None (not handled: densify)."""
+    """The image of the tangents `t` (at input `pos`, the others constant) under a linear
+    primitive: an AxisTangent, a dense (K, ...) array, or None (not handled: densify)."""
     name = eqn.primitive.name
     other = inputs[1 - pos] if len(inputs) == 2 else None
 
@@ -281,8 +270,9 @@ def _axis_map(eqn, inputs, pos, t: AxisTangent):
         mine, theirs = (contract_lhs, contract_rhs) if pos == 0 else (contract_rhs, contract_lhs)
         if tuple(mine) != (0,) or len(theirs) != 1:
             return None
-        row = jnp.take(other, t.index, axis=theirs[0])
-        return (t.scale * row).astype(eqn.outvars[0].aval.dtype)
+        rows = jnp.moveaxis(jnp.take(other, t.index, axis=theirs[0]), theirs[0], 0)
+        scale = t.scale.reshape((-1,) + (1,) * (rows.ndim - 1))
+        return (scale * rows).astype(eqn.outvars[0].aval.dtype)
     return None
 
 
@@ -290,8 +280,36 @@ def _bind(eqn, *args):
     return eqn.primitive.bind(*args, **eqn.primitive.get_bind_params(eqn.params))
 
 
+def _bind_k(eqn, args, batched):
+    """The primitive with the inputs at positions `batched` carrying a leading K axis (one
+    batched operation, `jax.vmap`), the others shared."""
+    if not batched:
+        return _bind(eqn, *args)
+
+    def one(*xs):
+        full = list(args)
+        for i, x in zip(batched, xs, strict=True):
+            full[i] = x
+        return _bind(eqn, *full)
+
+    return jax.vmap(one)(*[args[i] for i in batched])
+
+
+def _contract(coefficients, stacked):
+    """sum_k c_k stacked[k] (the coefficients may be tracers)."""
+    c = jnp.stack([jnp.asarray(ck, stacked.dtype) for ck in coefficients])
+    return jnp.tensordot(c, stacked, axes=1)
+
+
 def _dense(stream, like):
     return jnp.zeros_like(like) if stream is None else stream
+
+
+def _stacked(a: Streams, k: int) -> Array:
+    """The first streams of `a` as a dense (K, *shape) array (zeros where None)."""
+    if a.firsts is None:
+        return jnp.zeros((k, *jnp.shape(a.primal)), jnp.result_type(a.primal))
+    return a.firsts
 
 
 def _primal(a):
@@ -299,26 +317,39 @@ def _primal(a):
 
 
 def _linear(eqn, inputs, coefficients):
-    """A primitive linear in its streamed inputs: every stream is mapped by the same
-    primitive (a constant input of add / concatenate / select contributes zeros)."""
+    """A primitive linear in its streamed inputs: the K first streams are mapped by the
+    primitive batched over K, L by the primitive itself (a constant input of add /
+    concatenate / select contributes zeros)."""
     name = eqn.primitive.name
     primal = _bind(eqn, *map(_primal, inputs))
     positions = [i for i, a in enumerate(inputs) if isinstance(a, Streams)]
 
+    def constant(i, a):
+        """A non-streamed input's place in a derivative stream."""
+        if name in _LINEAR_ALL or (name == "select_n" and i > 0):
+            return jnp.zeros_like(a)  # a constant term has no derivative
+        return a
+
     def mapped(pick):
+        """The primitive on the picked streams; None when all of them are zero."""
         parts = [pick(a) if isinstance(a, Streams) else a for a in inputs]
         if all(parts[i] is None for i in positions):
-            return None
+            return None, []
+        batched = []
         for i, a in enumerate(inputs):
-            if parts[i] is None:
+            if not isinstance(a, Streams):
+                parts[i] = constant(i, a)
+            elif parts[i] is None:
                 parts[i] = jnp.zeros_like(a.primal)
-            elif not isinstance(a, Streams) and (name in _LINEAR_ALL or name == "select_n"
-                                                 and i > 0):
-                parts[i] = jnp.zeros_like(a)  # a constant term has no derivative
-        return _bind(eqn, *parts)
+            else:
+                batched.append(i)
+        return parts, batched
 
-    firsts = tuple(mapped(lambda a, k=k: a.firsts[k]) for k in range(len(coefficients)))
-    return Streams(primal, firsts, mapped(lambda a: a.second))
+    parts, batched = mapped(lambda a: a.firsts)
+    firsts = None if parts is None else _bind_k(eqn, parts, batched)
+    parts, _ = mapped(lambda a: a.second)
+    second = None if parts is None else _bind(eqn, *parts)
+    return Streams(primal, firsts, second)
 
 
 def _bilinear(eqn, inputs, coefficients):
@@ -329,17 +360,16 @@ def _bilinear(eqn, inputs, coefficients):
         return _linear(eqn, inputs, coefficients)
     primal = _bind(eqn, a.primal, b.primal)
 
-    def product(da, db):
-        terms = ([] if da is None else [_bind(eqn, da, b.primal)]) + (
-            [] if db is None else [_bind(eqn, a.primal, db)])
+    def product(da, db, batched):
+        terms = ([] if da is None else [_bind_k(eqn, [da, b.primal], [0] if batched else [])]
+                 ) + ([] if db is None else [_bind_k(eqn, [a.primal, db], [1] if batched else [])])
         return sum(terms[1:], terms[0]) if terms else None
 
-    firsts = tuple(product(da, db) for da, db in zip(a.firsts, b.firsts, strict=True))
-    second = product(a.second, b.second)
-    for c, da, db in zip(coefficients, a.firsts, b.firsts, strict=True):
-        if da is not None and db is not None:
-            cross = 2.0 * c * _bind(eqn, da, db)
-            second = cross if second is None else second + cross
+    firsts = product(a.firsts, b.firsts, True)
+    second = product(a.second, b.second, False)
+    if a.firsts is not None and b.firsts is not None:
+        cross = 2.0 * _contract(coefficients, _bind_k(eqn, [a.firsts, b.firsts], [0, 1]))
+        second = cross if second is None else second + cross
     return Streams(primal, firsts, second)
 
 
@@ -350,20 +380,21 @@ def _elementwise(eqn, z: Streams, coefficients):
     ones = jnp.ones_like(z.primal)
     (value, slope), (_, curvature) = jax.jvp(lambda t: jax.jvp(g, (t,), (ones,)),
                                              (z.primal,), (ones,))
-    firsts = tuple(None if f is None else slope * f for f in z.firsts)
+    firsts = None if z.firsts is None else slope * z.firsts
     second = None if z.second is None else slope * z.second
-    for c, f in zip(coefficients, z.firsts, strict=True):
-        if f is not None:
-            term = c * curvature * f * f
-            second = term if second is None else second + term
+    if z.firsts is not None:
+        term = curvature * _contract(coefficients, z.firsts * z.firsts)
+        second = term if second is None else second + term
     return Streams(value, firsts, second)
 
 
 def _general(eqn, inputs, coefficients):
-    """Any primitive with a jvp rule: the first streams by one jvp each, L by a jvp of L's
-    input stream plus c_k times the second directional derivative (a nested jvp)."""
+    """Any primitive with a jvp rule: the first streams by one jvp (batched over K), L by a
+    jvp of L's input stream plus sum_k c_k times the second directional derivative along
+    v_k (a nested jvp, batched over K)."""
     positions = [i for i, a in enumerate(inputs) if isinstance(a, Streams)]
     primals = tuple(inputs[i].primal for i in positions)
+    k = len(coefficients)
 
     def f(*streamed):
         args = list(map(_primal, inputs))
@@ -371,17 +402,22 @@ def _general(eqn, inputs, coefficients):
             args[i] = value
         return _bind(eqn, *args)
 
-    def tangent(pick):
-        return tuple(_dense(pick(inputs[i]), inputs[i].primal) for i in positions)
+    def first(*t):
+        return jax.jvp(f, primals, t)[1]
+
+    def curvature(*t):
+        return jax.jvp(lambda *p: jax.jvp(f, p, t)[1], primals, t)[1]
 
     value = f(*primals)
-    firsts = tuple(jax.jvp(f, primals, tangent(lambda s, k=k: s.firsts[k]))[1]
-                   for k in range(len(coefficients)))
-    second = jax.jvp(f, primals, tangent(lambda s: s.second))[1]
-    for k, c in enumerate(coefficients):
-        t = tangent(lambda s, k=k: s.firsts[k])
-        curvature = jax.jvp(lambda *p, t=t: jax.jvp(f, p, t)[1], primals, t)[1]
-        second = jax.tree_util.tree_map(lambda s, q, c=c: s + c * q, second, curvature)
+    second = jax.jvp(f, primals, tuple(_dense(inputs[i].second, inputs[i].primal)
+                                       for i in positions))[1]
+    firsts = None
+    if k:
+        stacked = tuple(_stacked(inputs[i], k) for i in positions)
+        firsts = jax.vmap(first)(*stacked)
+        second = jax.tree_util.tree_map(lambda s, q: s + _contract(coefficients, q), second,
+                                        jax.vmap(curvature)(*stacked))
     if eqn.primitive.multiple_results:
-        return [Streams(v, tuple(fk[j] for fk in firsts), second[j]) for j, v in enumerate(value)]
+        return [Streams(v, None if firsts is None else firsts[j], second[j])
+                for j, v in enumerate(value)]
     return Streams(value, firsts, second)
