@@ -120,3 +120,21 @@ def test_bad_axes_and_directions_are_refused():
         fused_derivatives(f, jnp.zeros(2), second={2: 1.0})
     with pytest.raises(ValueError, match="directions must be"):
         taylor_streams(f, jnp.zeros(2), jnp.ones((2, 3)), (1.0, 1.0))
+
+
+def test_the_traced_program_does_not_grow_with_the_number_of_streams():
+    """The K first streams travel stacked: the Laplacian's training gradient at d = 4 and at
+    d = 64 (K = d streams) traces to the same number of equations."""
+    def size(d):
+        model = build_network(NetworkConfig(width=16, depth=3, fourier_features=0), d, 1, (),
+                              jax.random.PRNGKey(0))
+        params, static = eqx.partition(model, eqx.is_array)
+
+        def loss(p):
+            u = lambda y: eqx.combine(p, static)(y)[0]
+            laplacian = lambda y: fused_derivatives(u, y, second=dict.fromkeys(range(d), 1.0))[2]
+            return jnp.mean(jax.vmap(laplacian)(jnp.ones((3, d))) ** 2)
+
+        return len(jax.make_jaxpr(jax.grad(loss))(params).jaxpr.eqns)
+
+    assert size(4) == size(64)
