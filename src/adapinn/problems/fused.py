@@ -27,10 +27,11 @@ How: `u` is traced to a jaxpr once (its weights, tracers of an outer `grad`, bec
 jaxpr's constants) and the jaxpr is evaluated equation by equation on `Streams`. The K first
 streams are one stacked (K, ...) array, so a linear primitive maps all of them as one batched
 operation and the traced program has the same size for any K (the d-dimensional Laplacian
-at d = 1000 compiles in seconds). Linear primitives map the streams; elementwise ones use g' and g'' from a nested jvp of that one
-primitive; calls (jit, custom_jvp, custom_vjp, checkpoint) are entered; any other primitive
-(scan, while, a multi-input nonlinearity) takes the general rule, jvps of that primitive
-(exact, not cheaper). Every result is checked against nested jvps in tests.
+at d = 1000 compiles in seconds). Linear primitives map the streams; elementwise ones use g'
+and g'' from a nested jvp of that one primitive; calls (jit, custom_jvp, custom_vjp,
+checkpoint) are entered; any other primitive (scan, while, a multi-input nonlinearity) takes
+the general rule, jvps of that primitive (exact, not cheaper). Every result is checked
+against nested jvps in tests.
 """
 
 from __future__ import annotations
@@ -287,6 +288,9 @@ def _bind_k(eqn, args, batched):
     batched operation, `jax.vmap`), the others shared."""
     if not batched:
         return _bind(eqn, *args)
+    if args[batched[0]].shape[0] == 1:  # one stream: unbatched (a size-1 vmap costs layout)
+        out = _bind(eqn, *[a[0] if i in batched else a for i, a in enumerate(args)])
+        return out[None]
 
     def one(*xs):
         full = list(args)
@@ -300,7 +304,7 @@ def _bind_k(eqn, args, batched):
 def _contract(coefficients, stacked):
     """sum_k c_k stacked[k] (the coefficients may be tracers)."""
     c = jnp.stack([jnp.asarray(ck, stacked.dtype) for ck in coefficients])
-    return jnp.tensordot(c, stacked, axes=1)
+    return jnp.sum(c.reshape((-1,) + (1,) * (stacked.ndim - 1)) * stacked, axis=0)
 
 
 def _dense(stream, like):
