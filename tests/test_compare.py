@@ -251,10 +251,11 @@ def test_arms_file_pairs_samplers_with_their_own_weightings(tmp_path):
         plan("burgers", "uniform", budget_steps=20, arms_file=arms)
     for text, message in [("a: {weighting: fixed}", "needs a 'sampler'"),
                           ("a: {sampler: {p_max: 1}}", "registry name or a mapping"),
-                          ("- uniform", "must map arm names"),
+                          ("- uniform", "must hold a mapping"),
+                          ("", "must map arm names"),
                           ("a: {sampler: nosuch}", "unknown sampler")]:
         arms.write_text(text)
         with pytest.raises(ConfigError, match=message):
             plan("burgers", None, budget_steps=20, arms_file=arms)
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match="arms file .* does not exist"):
         plan("burgers", None, budget_steps=20, arms_file=tmp_path / "missing.yaml")

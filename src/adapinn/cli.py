@@ -84,8 +84,8 @@ def _compare_parser(sub) -> None:
     budget.add_argument("--budget-seconds", type=float, metavar="T",
                         help="training seconds per arm (compute-normalised)")
     cmp.add_argument("--equal-time", action="store_true",
-                     help="with --budget-steps S: the first sampler runs S steps, every other "
-                          "arm gets its training time (same weighting and seed)")
+                     help="with --budget-steps S: the first sampler (or arm) runs S steps, every "
+                          "other arm gets its training time (same seed)")
     cmp.add_argument("--at-steps", type=_numbers(int), metavar="LIST",
                      help="report rel. L2 at these steps too, e.g. 30000,50000,90000")
     cmp.add_argument("--targets", type=_numbers(float), metavar="LIST",

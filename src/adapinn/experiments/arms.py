@@ -73,8 +73,8 @@ class Plan:
     budget_steps: int | None = None
     budget_seconds: float | None = None
     equal_time: bool = False
-    """With budget_steps: the first sampler's arms run the steps, every other arm gets the
-    training time of the first sampler's arm with its weighting and seed (`compare`)."""
+    """With budget_steps: the first group's arms run the steps, every other arm gets the
+    training time of its `reference` arm (`compare`)."""
     at_steps: tuple[int, ...] = ()
     """Extra report columns: rel. L2 at these steps."""
     targets: tuple[float, ...] = ()

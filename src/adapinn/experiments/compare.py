@@ -94,16 +94,9 @@ def _section_spec(arm: str, section: str, value: object) -> Spec:
 
 def load_arms(path: str | Path) -> list[tuple[str, Spec, Spec | None]]:
     """(name, sampler, weighting or None) per arm of an arms file, in the file's order."""
-    import yaml
-
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"arms file {str(path)!r} not found")
-    try:
-        entries = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"arms file {str(path)!r} is not valid YAML: {err}") from None
-    if not isinstance(entries, dict) or not entries:
+    entries = load_yaml(path, "arms file")
+    if not entries:
         raise ConfigError(f"arms file {str(path)!r} must map arm names to sections, e.g. "
                           "'uniform: {sampler: uniform}'")
     arms = []

@@ -164,16 +164,17 @@ def parse_override(item: str) -> dict:
     return out
 
 
-def load_yaml(path: Path) -> dict:
-    """Read a YAML mapping, with a clear error when the file is missing or malformed."""
+def load_yaml(path: Path, what: str = "config file") -> dict:
+    """Read a YAML mapping, with a clear error (naming the file as `what`) when the file is
+    missing or malformed."""
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+        raise ConfigError(f"{what} {str(path)!r} does not exist")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file {str(path)!r} does not parse as YAML: {err}") from err
+        raise ConfigError(f"{what} {str(path)!r} does not parse as YAML: {err}") from err
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections")
+        raise ConfigError(f"{what} {str(path)!r} must hold a mapping of sections")
     return data
 
 
