@@ -288,9 +288,6 @@ def _bind_k(eqn, args, batched):
     batched operation, `jax.vmap`), the others shared."""
     if not batched:
         return _bind(eqn, *args)
-    if args[batched[0]].shape[0] == 1:  # one stream: unbatched (a size-1 vmap costs layout)
-        out = _bind(eqn, *[a[0] if i in batched else a for i, a in enumerate(args)])
-        return out[None]
 
     def one(*xs):
         full = list(args)
@@ -298,7 +295,15 @@ def _bind_k(eqn, args, batched):
             full[i] = x
         return _bind(eqn, *full)
 
-    return jax.vmap(one)(*[args[i] for i in batched])
+    return _over_streams(one, *[args[i] for i in batched])
+
+
+def _over_streams(fn, *stacked):
+    """`jax.vmap(fn)` over the leading K axis of `stacked`; with one stream, `fn` on it
+    unbatched and the K axis put back (a size-1 vmap cost Allen-Cahn's step 20% in layout)."""
+    if stacked[0].shape[0] == 1:
+        return jax.tree_util.tree_map(lambda y: y[None], fn(*[x[0] for x in stacked]))
+    return jax.vmap(fn)(*stacked)
 
 
 def _contract(coefficients, stacked):
@@ -420,9 +425,9 @@ def _general(eqn, inputs, coefficients):
     firsts = None
     if k:
         stacked = tuple(_stacked(inputs[i], k) for i in positions)
-        firsts = jax.vmap(first)(*stacked)
+        firsts = _over_streams(first, *stacked)
         second = jax.tree_util.tree_map(lambda s, q: s + _contract(coefficients, q), second,
-                                        jax.vmap(curvature)(*stacked))
+                                        _over_streams(curvature, *stacked))
     if eqn.primitive.multiple_results:
         return [Streams(v, None if firsts is None else firsts[j], second[j])
                 for j, v in enumerate(value)]
